@@ -1,0 +1,246 @@
+//! The waiting layer: a flavour plus two wake-up events, and the one poll loop that serves
+//! blocking, deadline and async operations alike.
+//!
+//! # Design
+//!
+//! The flavours never park. An operation that cannot complete (empty queue, full bounded queue)
+//! goes through a [`Waiter`]:
+//!
+//! 1. try the operation;
+//! 2. if it would wait: register a listener on the matching event, then add one to the
+//!    flavour's waiter count (once per operation), then go to 1 (the re-check);
+//! 3. if it still would wait: park on the listener (blocking) or return `Pending` (async); when
+//!    woken, go to 1.
+//!
+//! The counterpart notifies only when the waiter count it read in its own CAS is non-zero (see
+//! `flavor/mod.rs` for why that loses no wake-up), with `notify_one_more`, so that `n` messages
+//! wake `n` distinct receivers. Closing notifies everyone.
+//!
+//! # Cancel safety
+//!
+//! A waiter holds no message and no slot while it waits: only a listener and its place in the
+//! waiter count. Dropping it (a dropped future, a timed-out blocking call) drops the listener,
+//! which passes on a notification it received but did not use, and then leaves the waiter count.
+//! So a dropped `recv_async` future never loses a message nor strands a wake-up.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use crate::error::{RecvError, RecvTimeoutError, TryRecvError, TrySendError};
+use crate::flavor::{Flavor, PopError, PushError};
+use crate::sync::event::{Event, Listener};
+use crate::sync::Backoff;
+
+/// The shared state behind every handle of one queue.
+pub(crate) struct Channel<T> {
+    pub(crate) flavor: Flavor<T>,
+    /// Receivers waiting for a message (or close).
+    recv_ops: Event,
+    /// Senders waiting for room (or close). Unused by the unbounded flavour.
+    #[allow(dead_code)]
+    send_ops: Event,
+}
+
+impl<T> Channel<T> {
+    pub(crate) fn new(flavor: Flavor<T>) -> Self {
+        Self {
+            flavor,
+            recv_ops: Event::new(),
+            send_ops: Event::new(),
+        }
+    }
+
+    /// Pushes without waiting; wakes one parked receiver if the flavour says one may wait.
+    /// Returns the message's sequence number.
+    #[inline]
+    pub(crate) fn try_send(&self, msg: T) -> Result<u64, TrySendError<T>> {
+        match self.flavor.push(msg) {
+            Ok(pushed) => {
+                if pushed.wake_receiver {
+                    self.recv_ops.notify_one_more();
+                }
+                Ok(pushed.seq)
+            }
+            Err(PushError::Full(msg)) => Err(TrySendError::Full(msg)),
+            Err(PushError::Closed(msg)) => Err(TrySendError::Closed(msg)),
+        }
+    }
+
+    /// Pops without waiting; wakes one parked sender if the flavour says one may wait.
+    /// Returns the message and its sequence number.
+    #[inline]
+    pub(crate) fn try_recv(&self) -> Result<(u64, T), TryRecvError> {
+        match self.flavor.pop() {
+            Ok(popped) => {
+                if popped.wake_sender {
+                    self.send_ops.notify_one_more();
+                }
+                Ok((popped.seq, popped.value))
+            }
+            Err(PopError::Empty) => Err(TryRecvError::Empty),
+            Err(PopError::Closed) => Err(TryRecvError::Closed),
+        }
+    }
+
+    /// Closes the queue and wakes every waiter; `true` if this call closed it.
+    pub(crate) fn close(&self) -> bool {
+        let closed_now = self.flavor.close();
+        if closed_now {
+            self.recv_ops.notify_all();
+            self.send_ops.notify_all();
+        }
+        closed_now
+    }
+
+    /// One `try_recv` as a poll-loop step: `Some` when the operation is over.
+    fn recv_step(&self) -> Option<Result<(u64, T), RecvError>> {
+        match self.try_recv() {
+            Ok(m) => Some(Ok(m)),
+            Err(TryRecvError::Closed) => Some(Err(RecvError)),
+            Err(TryRecvError::Empty) => None,
+        }
+    }
+
+    /// Blocking receive, until a message, closed-and-empty, or `deadline`.
+    pub(crate) fn recv_blocking(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<(u64, T), RecvTimeoutError> {
+        if let Some(done) = self.recv_step() {
+            return done.map_err(RecvTimeoutError::from);
+        }
+        // A message is often only a few hundred nanoseconds away: spin briefly before parking.
+        let backoff = Backoff::new();
+        while !backoff.is_completed() {
+            backoff.snooze();
+            if let Some(done) = self.recv_step() {
+                return done.map_err(RecvTimeoutError::from);
+            }
+        }
+        let mut waiter = Waiter::new();
+        let result = loop {
+            if let Some(done) = waiter.attempt(
+                &self.recv_ops,
+                || self.flavor.add_recv_waiter(),
+                || self.recv_step(),
+            ) {
+                break done.map_err(RecvTimeoutError::from);
+            }
+            if !waiter.wait_blocking(deadline) {
+                // Timed out: one last look, so a message that arrived at the deadline is taken.
+                break match self.recv_step() {
+                    Some(done) => done.map_err(RecvTimeoutError::from),
+                    None => Err(RecvTimeoutError::Timeout),
+                };
+            }
+        };
+        waiter.finish(|| self.flavor.remove_recv_waiter());
+        result
+    }
+
+    /// Async receive step for a future or stream that owns `waiter`.
+    pub(crate) fn poll_recv(
+        &self,
+        waiter: &mut Waiter,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(u64, T), RecvError>> {
+        loop {
+            if let Some(done) = waiter.attempt(
+                &self.recv_ops,
+                || self.flavor.add_recv_waiter(),
+                || self.recv_step(),
+            ) {
+                waiter.finish(|| self.flavor.remove_recv_waiter());
+                return Poll::Ready(done);
+            }
+            if waiter.poll_listener(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Leaves the receive waiter count if `waiter` joined it (for `Drop` of futures/streams).
+    pub(crate) fn cancel_recv(&self, waiter: &mut Waiter) {
+        waiter.finish(|| self.flavor.remove_recv_waiter());
+    }
+}
+
+/// State of one waiting operation: its listener and whether it is in the waiter count.
+#[derive(Debug, Default)]
+pub(crate) struct Waiter {
+    listener: Option<Listener>,
+    registered: bool,
+}
+
+impl Waiter {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `op` until it completes (`Some`) or a listener is registered and the re-check after
+    /// registering failed too (`None`: the caller must wait on the listener).
+    fn attempt<R>(
+        &mut self,
+        event: &Event,
+        register: impl FnOnce(),
+        mut op: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        let mut register = Some(register);
+        loop {
+            if let Some(done) = op() {
+                return Some(done);
+            }
+            if self.listener.is_some() {
+                return None;
+            }
+            // Listen first, then join the waiter count: a sender that sees the count will
+            // find the listener registered (flavor/mod.rs, "Waiter counts").
+            self.listener = Some(event.listen());
+            if !self.registered {
+                if let Some(register) = register.take() {
+                    register();
+                }
+                self.registered = true;
+            }
+        }
+    }
+
+    /// Parks the thread on the registered listener; `false` if `deadline` passed first.
+    fn wait_blocking(&mut self, deadline: Option<Instant>) -> bool {
+        let listener = self
+            .listener
+            .take()
+            .expect("attempt() registered a listener");
+        match deadline {
+            None => {
+                listener.wait();
+                true
+            }
+            Some(deadline) => listener.wait_deadline(deadline),
+        }
+    }
+
+    /// Polls the registered listener; on `Ready` the listener is used up.
+    fn poll_listener(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let listener = self
+            .listener
+            .as_mut()
+            .expect("attempt() registered a listener");
+        let poll = Pin::new(listener).poll(cx);
+        if poll.is_ready() {
+            self.listener = None;
+        }
+        poll
+    }
+
+    /// Ends the operation: drops the listener (passing on an unused notification), then leaves
+    /// the waiter count if it joined it.
+    fn finish(&mut self, unregister: impl FnOnce()) {
+        self.listener = None;
+        if std::mem::take(&mut self.registered) {
+            unregister();
+        }
+    }
+}

@@ -1,0 +1,617 @@
+//! The unbounded flavour: a lock-free MPMC linked list of fixed-size blocks.
+//!
+//! # Layout
+//!
+//! Messages live in [`Block`]s of [`BLOCK_CAP`] slots, linked by `next`. Positions are counted in
+//! *laps* of [`LAP`] = `BLOCK_CAP + 1` indices: offset `0..BLOCK_CAP` of a lap names a slot of one
+//! block, and the extra offset `BLOCK_CAP` is never a slot: an index parked there means "a thread
+//! is moving this end to the next block, wait". `head` and `tail` are [`Position`]s (index word +
+//! block pointer), each on its own cache line. The index words follow `flavor/mod.rs`: `tail`
+//! carries [`CLOSED`] and the receiver waiter count, `head` carries [`NOT_LAST`].
+//!
+//! # Slot states (bits of `Slot::state`)
+//!
+//! * `WRITE`: the sender has written the message.
+//! * `READ`: the receiver has moved the message out.
+//! * `DESTROY`: the block is being destroyed; whoever sets `READ` next must continue it.
+//!
+//! # Invariants
+//!
+//! 1. `index(head) <= index(tail)` (modulo 2^43), and the slots in `[head, tail)` are claimed by
+//!    senders; a claimed slot is written (`WRITE`) in a bounded number of the sender's steps.
+//! 2. A slot is claimed by exactly one sender (a successful CAS on `tail`) and one receiver (a
+//!    successful CAS on `head`), so a message is moved in once and out once.
+//! 3. `tail.block` is the block that holds index `tail` (or, while `tail` is parked at offset
+//!    `BLOCK_CAP`, the block being replaced); the same for `head`. There is always a block: the
+//!    first one is allocated by `new`, and the sender that claims the last slot of a block
+//!    installs the next one before any other index of the next lap can be claimed.
+//! 4. `NOT_LAST` set in `head` implies the head block has a successor, so every one of its
+//!    remaining slots is claimed and `tail` need not be read.
+//! 5. A block is freed exactly once, by `Block::destroy`, and only after every receiver that
+//!    claimed one of its slots has finished with it.
+//!
+//! # Reclamation (why a slow reader is safe)
+//!
+//! Blocks are freed as soon as the head passes them, so memory returns after a burst is drained:
+//! an idle queue holds one block, two while a sender is crossing a boundary. Only a thread that
+//! won a CAS on `head`/`tail` ever dereferences a block, and a winning CAS proves the index, and
+//! so the block it had loaded, is still current (indices never repeat within 2^43). The receiver
+//! that reads the *last* slot of a block starts its destruction: it walks the other slots and
+//! frees the block only if each one has `READ`. If one does not, a slower receiver is still
+//! moving that message out: `destroy` sets `DESTROY` on it and stops; that receiver, when it
+//! sets `READ`, sees `DESTROY` and continues the walk from the next slot. Whoever reaches the end
+//! frees the block. (This hand-off is crossbeam-channel's; under loom `LAP` is 4, so the models
+//! cross blocks and run it.)
+//!
+//! # Orderings
+//!
+//! Each atomic access names its partner in a comment. The waiter protocol (no lost wake-up) is
+//! argued in `flavor/mod.rs` and needs only that the CAS on `tail` acquire.
+
+#[cfg(not(feature = "loom"))]
+use std::alloc::{self, Layout};
+use std::mem::MaybeUninit;
+use std::ptr;
+
+use crossbeam_utils::CachePadded;
+
+use super::{
+    has_waiters, index, too_many_waiters, PopError, Popped, PushError, Pushed, CLOSED, INDEX_MASK,
+    MAX_WAITERS, ONE, WAITER, WAITER_MASK,
+};
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Backoff, Ordering, UnsafeCell};
+
+/// Indices per lap: one per slot plus the "moving to the next block" offset.
+#[cfg(not(feature = "loom"))]
+pub(crate) const LAP: u64 = 32;
+/// Under loom a block holds 3 slots, so models cross block boundaries and reclamation.
+#[cfg(feature = "loom")]
+pub(crate) const LAP: u64 = 4;
+
+/// Slots per block.
+pub(crate) const BLOCK_CAP: u64 = LAP - 1;
+
+/// `head` flag: the head block is not the last block.
+const NOT_LAST: u64 = 1;
+
+const WRITE: usize = 1;
+const READ: usize = 2;
+const DESTROY: usize = 4;
+
+/// One message cell.
+struct Slot<T> {
+    msg: UnsafeCell<MaybeUninit<T>>,
+    state: AtomicUsize,
+}
+
+impl<T> Slot<T> {
+    /// Spins until the sender that claimed this slot has written it.
+    fn wait_write(&self) {
+        let backoff = Backoff::new();
+        // Acquire: pairs with the `Release` in `push` that sets `WRITE` after writing `msg`.
+        while self.state.load(Ordering::Acquire) & WRITE == 0 {
+            backoff.snooze();
+        }
+    }
+}
+
+/// A block of slots and the link to the next block.
+struct Block<T> {
+    next: AtomicPtr<Block<T>>,
+    slots: [Slot<T>; BLOCK_CAP as usize],
+}
+
+impl<T> Block<T> {
+    /// Allocates an empty block on the heap (never on the stack: `T` may be large).
+    #[cfg(not(feature = "loom"))]
+    fn alloc() -> *mut Block<T> {
+        let layout = Layout::new::<Block<T>>();
+        // SAFETY: `Block<T>` has a non-zero size (it holds an `AtomicPtr`). The all-zero bit
+        // pattern is a valid empty block: [1] `next`: a null `AtomicPtr`; [2] `state`: an
+        // `AtomicUsize` 0 (no bit set); [3] `msg`: `MaybeUninit` accepts any bytes.
+        let block = unsafe { alloc::alloc_zeroed(layout) }.cast::<Block<T>>();
+        if block.is_null() {
+            alloc::handle_alloc_error(layout);
+        }
+        block
+    }
+
+    /// Under loom atomics must be built by their constructors.
+    #[cfg(feature = "loom")]
+    fn alloc() -> *mut Block<T> {
+        Box::into_raw(Box::new(Block {
+            next: AtomicPtr::new(ptr::null_mut()),
+            slots: std::array::from_fn(|_| Slot {
+                msg: UnsafeCell::new(MaybeUninit::uninit()),
+                state: AtomicUsize::new(0),
+            }),
+        }))
+    }
+
+    /// Frees a block allocated by [`Block::alloc`] without touching its messages.
+    ///
+    /// # Safety
+    /// `block` came from `alloc`, is not freed yet, and no thread will access it again.
+    unsafe fn free(block: *mut Block<T>) {
+        #[cfg(not(feature = "loom"))]
+        // SAFETY: per the contract, `block` was allocated with this layout and is unreachable.
+        // `Block` has no drop glue that matters: slots hold `MaybeUninit`.
+        unsafe {
+            alloc::dealloc(block.cast(), Layout::new::<Block<T>>())
+        };
+        #[cfg(feature = "loom")]
+        // SAFETY: under loom `alloc` used `Box::into_raw`; dropping the box drops the loom
+        // atomics (which loom tracks) but no message (`MaybeUninit`).
+        drop(unsafe { Box::from_raw(block) });
+    }
+
+    /// Waits until the sender that claimed the last slot has linked the next block.
+    fn wait_next(&self) -> *mut Block<T> {
+        let backoff = Backoff::new();
+        loop {
+            // Acquire: pairs with the `Release` store of `next` in `push`, so the new block's
+            // initialisation is visible.
+            let next = self.next.load(Ordering::Acquire);
+            if !next.is_null() {
+                return next;
+            }
+            backoff.snooze();
+        }
+    }
+
+    /// Frees the block once every slot from `start` on has been read (see the module docs).
+    ///
+    /// # Safety
+    /// The caller has read the slot just before `start` (or, with `start == 0`, the last slot)
+    /// and so holds the right to continue the destruction; `this` is not freed yet.
+    unsafe fn destroy(this: *mut Block<T>, start: usize) {
+        // The last slot needs no mark: its reader is the one that began the destruction.
+        for i in start..BLOCK_CAP as usize - 1 {
+            // SAFETY: the block is alive until this walk ends (invariant 5).
+            let slot = unsafe { (*this).slots.get_unchecked(i) };
+            // Acquire (both): pairs with the reader's `AcqRel` `fetch_or(READ)`, so its read of
+            // the message is done before we free. If `READ` is missing, `DESTROY` hands the rest
+            // of the walk to that reader.
+            if slot.state.load(Ordering::Acquire) & READ == 0
+                && slot.state.fetch_or(DESTROY, Ordering::AcqRel) & READ == 0
+            {
+                return;
+            }
+        }
+        // SAFETY: every slot has been read and nobody else walks this block (invariant 5).
+        unsafe { Block::free(this) };
+    }
+}
+
+/// One end of the queue.
+struct Position<T> {
+    index: AtomicU64,
+    block: AtomicPtr<Block<T>>,
+}
+
+/// The unbounded block-list flavour.
+pub(crate) struct Unbounded<T> {
+    head: CachePadded<Position<T>>,
+    tail: CachePadded<Position<T>>,
+}
+
+// SAFETY: messages of type `T` move between threads through the queue (so `T: Send`); all shared
+// state is atomics and slots whose access is arbitrated by the protocol above.
+unsafe impl<T: Send> Send for Unbounded<T> {}
+// SAFETY: as above; `&Unbounded<T>` only ever moves `T` values, never shares `&T`.
+unsafe impl<T: Send> Sync for Unbounded<T> {}
+
+/// Sequence number (0, 1, 2, ...) of the slot at `index`.
+#[inline(always)]
+fn seq_of(index: u64) -> u64 {
+    (index / LAP) * BLOCK_CAP + index % LAP
+}
+
+impl<T> Unbounded<T> {
+    /// An empty open queue with its first block.
+    pub(crate) fn new() -> Self {
+        let first = Block::<T>::alloc();
+        Self {
+            head: CachePadded::new(Position {
+                index: AtomicU64::new(0),
+                block: AtomicPtr::new(first),
+            }),
+            tail: CachePadded::new(Position {
+                index: AtomicU64::new(0),
+                block: AtomicPtr::new(first),
+            }),
+        }
+    }
+
+    /// Pushes `value`, or gives it back if the queue is closed.
+    pub(crate) fn push(&self, value: T) -> Result<Pushed, PushError<T>> {
+        let backoff = Backoff::new();
+        // Acquire (both): pairs with the `Release` of the index `fetch_add` that ends a block
+        // switch, which follows the `Release` store of `tail.block`, so a post-switch index
+        // comes with the new block.
+        let mut tail = self.tail.index.load(Ordering::Acquire);
+        let mut block = self.tail.block.load(Ordering::Acquire);
+        let mut next_block: *mut Block<T> = ptr::null_mut();
+
+        loop {
+            if tail & CLOSED != 0 {
+                if !next_block.is_null() {
+                    // SAFETY: allocated above, never shared.
+                    unsafe { Block::free(next_block) };
+                }
+                return Err(PushError::Closed(value));
+            }
+            let offset = index(tail) % LAP;
+
+            // Another sender is installing the next block: wait for it.
+            if offset == BLOCK_CAP {
+                backoff.snooze();
+                tail = self.tail.index.load(Ordering::Acquire);
+                block = self.tail.block.load(Ordering::Acquire);
+                continue;
+            }
+
+            // About to claim the last slot: allocate the successor outside the critical step.
+            if offset + 1 == BLOCK_CAP && next_block.is_null() {
+                next_block = Block::alloc();
+            }
+
+            let new_tail = tail.wrapping_add(ONE);
+            // Success `Acquire`: reads the waiter count that a parking receiver published with
+            // `Release` after registering its listener (no lost wake-up, flavor/mod.rs).
+            // `Release` is not needed: the message is published by the slot's `WRITE` bit.
+            // Failure `Acquire`: as the loads above.
+            match self.tail.index.compare_exchange_weak(
+                tail,
+                new_tail,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    if offset + 1 == BLOCK_CAP {
+                        // SAFETY: we own the last slot, so no other sender can claim an index
+                        // of the next lap until the `fetch_add` below (they wait at offset
+                        // `BLOCK_CAP`); `block` is alive because its last slot is unread.
+                        unsafe { self.link_next_block(block, next_block) };
+                        next_block = ptr::null_mut();
+                    }
+                    if !next_block.is_null() {
+                        // SAFETY: allocated above, never shared.
+                        unsafe { Block::free(next_block) };
+                    }
+                    // SAFETY: the CAS gave us exclusive write access to this slot (invariant 2),
+                    // and the block stays alive until its receiver reads it (invariant 5).
+                    unsafe {
+                        let slot = (*block).slots.get_unchecked(offset as usize);
+                        slot.msg.with_mut(|p| p.write(MaybeUninit::new(value)));
+                        // Release: publishes the message to the receiver's `wait_write`.
+                        slot.state.fetch_or(WRITE, Ordering::Release);
+                    }
+                    return Ok(Pushed {
+                        seq: seq_of(index(tail)),
+                        wake_receiver: has_waiters(tail),
+                    });
+                }
+                Err(current) => {
+                    tail = current;
+                    block = self.tail.block.load(Ordering::Acquire);
+                    backoff.spin();
+                }
+            }
+        }
+    }
+
+    /// Installs `next` after `block` and moves `tail` past the lap's spare offset.
+    ///
+    /// # Safety
+    /// The caller has just claimed the last slot of `block`, and `next` is a fresh block.
+    unsafe fn link_next_block(&self, block: *mut Block<T>, next: *mut Block<T>) {
+        debug_assert!(!next.is_null());
+        // Release: the new block's contents are published to senders that acquire `tail`.
+        self.tail.block.store(next, Ordering::Release);
+        // Release: ends the switch (pairs with senders' `Acquire` loads of `tail.index`).
+        self.tail.index.fetch_add(ONE, Ordering::Release);
+        // Release: pairs with `wait_next`'s `Acquire` in the receiver of the last slot.
+        // SAFETY: `block` is alive (its last slot is claimed by us and unread).
+        unsafe { (*block).next.store(next, Ordering::Release) };
+    }
+
+    /// Pops the oldest message, if any.
+    pub(crate) fn pop(&self) -> Result<Popped<T>, PopError> {
+        let backoff = Backoff::new();
+        // Acquire (both): pairs with the `Release` stores that end a head block switch below.
+        let mut head = self.head.index.load(Ordering::Acquire);
+        let mut block = self.head.block.load(Ordering::Acquire);
+
+        loop {
+            let offset = index(head) % LAP;
+
+            // Another receiver is moving to the next block: wait for it.
+            if offset == BLOCK_CAP {
+                backoff.snooze();
+                head = self.head.index.load(Ordering::Acquire);
+                block = self.head.block.load(Ordering::Acquire);
+                continue;
+            }
+
+            let mut new_head = head.wrapping_add(ONE);
+
+            if head & NOT_LAST == 0 {
+                // Acquire: pairs with nothing that carries data (the message is published by
+                // `WRITE`); it keeps this load after our own waiter registration on `tail` in
+                // program order, which is what the re-check needs (coherence, flavor/mod.rs).
+                let tail = self.tail.index.load(Ordering::Acquire);
+                if index(head) == index(tail) {
+                    return Err(if tail & CLOSED != 0 {
+                        PopError::Closed
+                    } else {
+                        PopError::Empty
+                    });
+                }
+                // Head and tail are in different blocks: the head block is not the last.
+                if (index(head) / LAP) != (index(tail) / LAP) {
+                    new_head |= NOT_LAST;
+                }
+            }
+
+            // Success `AcqRel`: `Release` so that a receiver that later acquires this `head`
+            // also sees a `tail` at least as new as the one we compared against; without it,
+            // that receiver may read a stale `tail` below `head` and claim an unpushed slot
+            // (found by loom: `each_send_wakes_a_parked_receiver`). `Acquire` (and on failure)
+            // pairs the reloaded block pointer with the index (module docs, reclamation).
+            match self.head.index.compare_exchange_weak(
+                head,
+                new_head,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    // SAFETY: our CAS claimed this slot (invariant 2), so `block` is alive and
+                    // the slot is ours to read once written.
+                    unsafe {
+                        if offset + 1 == BLOCK_CAP {
+                            self.advance_head_block(block, new_head);
+                        }
+                        let slot = (*block).slots.get_unchecked(offset as usize);
+                        slot.wait_write();
+                        let value = slot.msg.with(|p| p.read().assume_init());
+
+                        if offset + 1 == BLOCK_CAP {
+                            // We read the last slot: begin destruction.
+                            Block::destroy(block, 0);
+                        } else if slot.state.fetch_or(READ, Ordering::AcqRel) & DESTROY != 0 {
+                            // AcqRel: `Release` orders our read before the destroyer frees;
+                            // `Acquire` sees the destroyer's walk so far. A destroyer stopped
+                            // here: continue its walk.
+                            Block::destroy(block, offset as usize + 1);
+                        }
+                        return Ok(Popped {
+                            seq: seq_of(index(head)),
+                            value,
+                            wake_sender: false,
+                        });
+                    }
+                }
+                Err(current) => {
+                    head = current;
+                    block = self.head.block.load(Ordering::Acquire);
+                    backoff.spin();
+                }
+            }
+        }
+    }
+
+    /// Moves `head` to the block after `block`, once its successor is linked.
+    ///
+    /// # Safety
+    /// The caller has just claimed the last slot of `block` (so `head` is parked at offset
+    /// `BLOCK_CAP` and no other receiver can move it).
+    unsafe fn advance_head_block(&self, block: *mut Block<T>, new_head: u64) {
+        // SAFETY: `block` is alive: its last slot is claimed by the caller and unread.
+        let next = unsafe { (*block).wait_next() };
+        let mut next_index = (new_head & !NOT_LAST).wrapping_add(ONE);
+        // Relaxed: a hint only. If the successor already has a successor, the new head block is
+        // not the last; if we miss it, the next pop reads `tail` instead.
+        // SAFETY: `next` is alive: its slots are not all read (head has not reached them).
+        if !unsafe { (*next).next.load(Ordering::Relaxed) }.is_null() {
+            next_index |= NOT_LAST;
+        }
+        // Release (both): publish the new block before the index that points into it (pairs
+        // with the `Acquire` loads at the top of `pop`).
+        self.head.block.store(next, Ordering::Release);
+        self.head.index.store(next_index, Ordering::Release);
+    }
+
+    /// Registers one parked receiver in `tail` (see flavor/mod.rs, "Waiter counts").
+    pub(crate) fn add_recv_waiter(&self) {
+        let mut tail = self.tail.index.load(Ordering::Relaxed);
+        loop {
+            if (tail & WAITER_MASK) >> 1 == MAX_WAITERS {
+                too_many_waiters();
+            }
+            // Release: publishes the listener registered before this call to the sender whose
+            // CAS on `tail` reads this value (its `Acquire`).
+            match self.tail.index.compare_exchange_weak(
+                tail,
+                tail + WAITER,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(current) => tail = current,
+            }
+        }
+    }
+
+    /// Removes one receiver registered by [`add_recv_waiter`](Self::add_recv_waiter).
+    pub(crate) fn remove_recv_waiter(&self) {
+        // Relaxed: leaving only makes later senders skip a notification nobody needs.
+        let prev = self.tail.index.fetch_sub(WAITER, Ordering::Relaxed);
+        debug_assert!(prev & WAITER_MASK != 0, "waiter count underflow");
+    }
+
+    /// Closes the queue; `true` if this call closed it.
+    pub(crate) fn close(&self) -> bool {
+        // SeqCst: close is rare; the strongest ordering keeps reasoning simple. What matters is
+        // that it is an RMW on `tail`, ordered against every push CAS and waiter registration.
+        self.tail.index.fetch_or(CLOSED, Ordering::SeqCst) & CLOSED == 0
+    }
+
+    /// Whether the queue is closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tail.index.load(Ordering::SeqCst) & CLOSED != 0
+    }
+
+    /// Number of messages claimed by senders and not yet claimed by receivers.
+    pub(crate) fn len(&self) -> usize {
+        loop {
+            // SeqCst (all three): a consistent snapshot of both ends; `len` is not a hot path.
+            let tail = self.tail.index.load(Ordering::SeqCst);
+            let head = self.head.index.load(Ordering::SeqCst);
+            if self.tail.index.load(Ordering::SeqCst) == tail {
+                return Self::distance(index(head), index(tail));
+            }
+        }
+    }
+
+    /// Messages between two indices, skipping the spare offset of each lap.
+    fn distance(mut head: u64, mut tail: u64) -> usize {
+        // An index parked on the spare offset counts as the start of the next lap.
+        if head % LAP == BLOCK_CAP {
+            head = (head + 1) & INDEX_MASK;
+        }
+        if tail % LAP == BLOCK_CAP {
+            tail = (tail + 1) & INDEX_MASK;
+        }
+        // Rotate so that `head` falls into lap 0 (indices wrap at 2^43).
+        let head_off = head % LAP;
+        let tail = head_off + (tail.wrapping_sub(head) & INDEX_MASK);
+        (tail - head_off - tail / LAP) as usize
+    }
+
+    /// Whether the queue has no message.
+    pub(crate) fn is_empty(&self) -> bool {
+        let head = self.head.index.load(Ordering::SeqCst);
+        let tail = self.tail.index.load(Ordering::SeqCst);
+        index(head) == index(tail)
+    }
+
+    /// Test hook: starts both ends at `lap` laps, to exercise index wrap-around.
+    #[cfg(all(test, not(feature = "loom")))]
+    fn starting_at_lap(lap: u64) -> Self {
+        let q = Self::new();
+        let word = ((lap * LAP) & INDEX_MASK) << super::SHIFT;
+        q.head.index.store(word, Ordering::Relaxed);
+        q.tail.index.store(word, Ordering::Relaxed);
+        q
+    }
+}
+
+impl<T> Drop for Unbounded<T> {
+    fn drop(&mut self) {
+        // `&mut self`: no other thread can touch the queue; Relaxed is enough.
+        let mut head = index(self.head.index.load(Ordering::Relaxed));
+        let tail = index(self.tail.index.load(Ordering::Relaxed));
+        let mut block = self.head.block.load(Ordering::Relaxed);
+
+        // SAFETY: with exclusive access, every slot in [head, tail) is written and unread
+        // (invariant 1; a sender finishes its write before `push` returns), and the blocks
+        // from the head block on are alive and linked.
+        unsafe {
+            while head != tail {
+                let offset = head % LAP;
+                if offset < BLOCK_CAP {
+                    let slot = (*block).slots.get_unchecked(offset as usize);
+                    slot.msg.with_mut(|p| (*p).assume_init_drop());
+                } else {
+                    let next = (*block).next.load(Ordering::Relaxed);
+                    Block::free(block);
+                    block = next;
+                }
+                head = (head + 1) & INDEX_MASK;
+            }
+            if !block.is_null() {
+                Block::free(block);
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_across_blocks_and_sequence_numbers() {
+        let q = Unbounded::new();
+        for i in 0..200u64 {
+            assert_eq!(q.push(i).unwrap().seq, i);
+        }
+        assert_eq!(q.len(), 200);
+        for i in 0..200u64 {
+            let p = q.pop().unwrap();
+            assert_eq!((p.seq, p.value), (i, i));
+        }
+        assert_eq!(q.pop().unwrap_err(), PopError::Empty);
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn len_counts_across_partial_blocks() {
+        let q = Unbounded::new();
+        for n in 0..100 {
+            assert_eq!(q.len(), n);
+            q.push(n).unwrap();
+        }
+        for n in (0..100).rev() {
+            q.pop().unwrap();
+            assert_eq!(q.len(), n);
+        }
+    }
+
+    #[test]
+    fn indices_wrap_around() {
+        let laps_to_wrap = (INDEX_MASK + 1) / LAP;
+        let q = Unbounded::starting_at_lap(laps_to_wrap - 2);
+        for i in 0..500u32 {
+            q.push(i).unwrap();
+            if i % 3 == 0 {
+                assert_eq!(q.pop().unwrap().value, i / 3);
+            }
+        }
+        let mut last = None;
+        let len = q.len();
+        let mut popped = 0;
+        while let Ok(p) = q.pop() {
+            if let Some(l) = last {
+                assert!(p.value > l);
+            }
+            last = Some(p.value);
+            popped += 1;
+        }
+        assert_eq!(popped, len);
+        assert_eq!(last, Some(499));
+    }
+
+    #[test]
+    fn close_refuses_push_and_drains() {
+        let q = Unbounded::new();
+        q.push(1).unwrap();
+        assert!(q.close());
+        assert!(!q.close());
+        assert!(matches!(q.push(2), Err(PushError::Closed(2))));
+        assert_eq!(q.pop().unwrap().value, 1);
+        assert_eq!(q.pop().unwrap_err(), PopError::Closed);
+    }
+
+    #[test]
+    fn waiter_count_is_reported_to_senders() {
+        let q = Unbounded::new();
+        assert!(!q.push(1).unwrap().wake_receiver);
+        q.add_recv_waiter();
+        assert!(q.push(2).unwrap().wake_receiver);
+        q.remove_recv_waiter();
+        assert!(!q.push(3).unwrap().wake_receiver);
+        assert_eq!(q.len(), 3);
+    }
+}

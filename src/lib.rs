@@ -1,0 +1,61 @@
+//! # segmq: a lock-free, low-latency, in-process message queue engine
+//!
+//! [`Queue<T>`] is a multi-producer multi-consumer queue. Its unbounded flavour is a lock-free
+//! linked list of fixed-size blocks: a message goes from producer to consumer with one CAS on
+//! each end, no lock and no forwarding thread. Consumers can block ([`Queue::recv`],
+//! [`Queue::recv_timeout`]) or await ([`Queue::recv_async`], [`Queue::stream`]) on the same
+//! queue; producers wake a parked consumer only when one is registered, at no cost otherwise.
+//!
+//! ```
+//! use segmq::Queue;
+//!
+//! let jobs = Queue::unbounded();
+//! let workers: Vec<_> = (0..2)
+//!     .map(|_| {
+//!         let jobs = jobs.clone();
+//!         std::thread::spawn(move || jobs.iter().map(|n: u64| n * n).sum::<u64>())
+//!     })
+//!     .collect();
+//! for n in 1..=10 {
+//!     jobs.send(n).unwrap();
+//! }
+//! jobs.close(); // "only dequeue, no more enqueue": the workers drain, then stop
+//! let total: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+//! assert_eq!(total, 385);
+//! ```
+//!
+//! ## Guarantees
+//!
+//! * Every send that returned `Ok` is received exactly once, or dropped exactly once when the
+//!   last handle of the queue is dropped. A refused send gives its message back.
+//! * [`Queue::close`] wakes every waiter; receivers drain what was accepted, then see "closed".
+//! * Async receives are cancel-safe (see [`Queue::recv_async`]).
+//!
+//! ## Allocation behaviour
+//!
+//! The unbounded flavour allocates one block of 31 slots at a time (zeroed, on the heap, never
+//! on the stack) and frees each block as soon as the last of its messages is received, so the
+//! memory of a drained burst returns at once: an idle queue holds one block.
+//!
+//! ## Verification
+//!
+//! Every atomic and cell goes through one shim (`src/sync.rs`) that swaps in [loom]'s under the
+//! `loom` feature, with 3-slot blocks so the models cross block boundaries:
+//! `cargo test --release --features loom --test loom` (alias: `cargo loom`).
+//!
+//! [loom]: https://docs.rs/loom
+#![deny(missing_docs)]
+#![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+mod channel;
+mod error;
+mod flavor;
+mod queue;
+mod recv;
+mod sync;
+
+pub use error::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+pub use queue::Queue;
+pub use recv::{Iter, Recv, RecvStream, TryIter};

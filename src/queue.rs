@@ -1,0 +1,304 @@
+//! [`Queue<T>`]: the public handle, one type for every flavour.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::channel::Channel;
+use crate::error::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
+use crate::flavor::{unbounded::Unbounded, Flavor};
+use crate::recv::{Iter, Recv, RecvStream, TryIter};
+use crate::sync::Arc;
+
+/// A multi-producer multi-consumer queue; every clone is another handle to the same queue.
+///
+/// * Sending never blocks on an unbounded queue. After [`close`](Queue::close), every send fails
+///   and gives the message back.
+/// * Receiving takes messages in FIFO order (per producer; across producers, in the order their
+///   sends claimed a slot). Each accepted message is received exactly once, or dropped exactly
+///   once when the last handle is dropped.
+/// * Receivers may block ([`recv`](Queue::recv), [`recv_timeout`](Queue::recv_timeout)) or await
+///   ([`recv_async`](Queue::recv_async), [`stream`](Queue::stream)) on the same queue at once.
+///
+/// ```
+/// use segmq::Queue;
+///
+/// let q = Queue::unbounded();
+/// let worker = {
+///     let q = q.clone();
+///     std::thread::spawn(move || q.iter().sum::<u64>())
+/// };
+/// for i in 1..=100 {
+///     q.send(i).unwrap();
+/// }
+/// q.close(); // no more sends; the worker drains, then its iterator ends
+/// assert_eq!(worker.join().unwrap(), 5050);
+/// ```
+pub struct Queue<T> {
+    pub(crate) chan: Arc<Channel<T>>,
+}
+
+impl<T> Queue<T> {
+    /// Creates an unbounded queue: a lock-free linked list of blocks that grows with the load
+    /// and gives its memory back as it is drained.
+    ///
+    /// ```
+    /// let q = segmq::Queue::<String>::unbounded();
+    /// assert_eq!(q.capacity(), None);
+    /// ```
+    pub fn unbounded() -> Self {
+        Self::from_flavor(Flavor::Unbounded(Unbounded::new()))
+    }
+
+    pub(crate) fn from_flavor(flavor: Flavor<T>) -> Self {
+        Self {
+            chan: Arc::new(Channel::new(flavor)),
+        }
+    }
+
+    /// Sends a message. On an unbounded queue this never blocks.
+    ///
+    /// Fails only if the queue is closed; the message comes back in the error.
+    ///
+    /// ```
+    /// let q = segmq::Queue::unbounded();
+    /// q.send("hello").unwrap();
+    /// assert_eq!(q.recv(), Ok("hello"));
+    /// ```
+    pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
+        self.chan
+            .try_send(msg)
+            .map(drop)
+            .map_err(|e| SendError(e.into_inner()))
+    }
+
+    /// Sends a message if that is possible without waiting.
+    ///
+    /// ```
+    /// use segmq::{Queue, TrySendError};
+    /// let q = Queue::unbounded();
+    /// assert_eq!(q.try_send(1), Ok(()));
+    /// q.close();
+    /// assert_eq!(q.try_send(2), Err(TrySendError::Closed(2)));
+    /// ```
+    pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
+        self.chan.try_send(msg).map(drop)
+    }
+
+    /// Receives the oldest message, blocking while the queue is empty.
+    ///
+    /// Returns [`RecvError`] once the queue is closed and every message has been received.
+    ///
+    /// ```
+    /// let q = segmq::Queue::unbounded();
+    /// q.send(1).unwrap();
+    /// q.close();
+    /// assert_eq!(q.recv(), Ok(1));
+    /// assert_eq!(q.recv(), Err(segmq::RecvError));
+    /// ```
+    pub fn recv(&self) -> Result<T, RecvError> {
+        match self.chan.recv_blocking(None) {
+            Ok((_, msg)) => Ok(msg),
+            Err(_) => Err(RecvError),
+        }
+    }
+
+    /// Receives a message if one is there now.
+    ///
+    /// ```
+    /// use segmq::{Queue, TryRecvError};
+    /// let q = Queue::unbounded();
+    /// assert_eq!(q.try_recv(), Err(TryRecvError::Empty));
+    /// q.send(5).unwrap();
+    /// assert_eq!(q.try_recv(), Ok(5));
+    /// ```
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.chan.try_recv().map(|(_, msg)| msg)
+    }
+
+    /// Receives a message, blocking for at most `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use segmq::{Queue, RecvTimeoutError};
+    /// let q = Queue::<u32>::unbounded();
+    /// assert_eq!(q.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.recv_deadline(deadline),
+            // A timeout too far away to represent is no timeout.
+            None => self.recv().map_err(RecvTimeoutError::from),
+        }
+    }
+
+    /// Receives a message, blocking until `deadline` at the latest.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let q = segmq::Queue::unbounded();
+    /// q.send(3).unwrap();
+    /// assert_eq!(q.recv_deadline(Instant::now() + Duration::from_secs(1)), Ok(3));
+    /// ```
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.chan.recv_blocking(Some(deadline)).map(|(_, msg)| msg)
+    }
+
+    /// Receives a message asynchronously.
+    ///
+    /// The future is **cancel-safe**: dropping it at any point neither loses a message (it
+    /// holds none until it completes) nor strands a wake-up (a notification it received but did
+    /// not use passes on to another waiting receiver).
+    ///
+    /// ```
+    /// let q = segmq::Queue::unbounded();
+    /// q.send(9).unwrap();
+    /// assert_eq!(futures_executor::block_on(q.recv_async()), Ok(9));
+    /// ```
+    pub fn recv_async(&self) -> Recv<'_, T> {
+        Recv::new(&self.chan)
+    }
+
+    /// A [`Stream`](futures_core::Stream) of messages that ends when the queue is closed and
+    /// drained. It owns a handle, so it can be moved into a task.
+    ///
+    /// ```
+    /// use futures_util::StreamExt;
+    /// let q = segmq::Queue::unbounded();
+    /// for i in 0..3 {
+    ///     q.send(i).unwrap();
+    /// }
+    /// q.close();
+    /// let all: Vec<i32> = futures_executor::block_on(q.stream().collect());
+    /// assert_eq!(all, [0, 1, 2]);
+    /// ```
+    pub fn stream(&self) -> RecvStream<T> {
+        RecvStream::new(self.clone())
+    }
+
+    /// A blocking iterator that ends when the queue is closed and drained.
+    ///
+    /// ```
+    /// let q = segmq::Queue::unbounded();
+    /// q.send(1).unwrap();
+    /// q.send(2).unwrap();
+    /// q.close();
+    /// assert_eq!(q.iter().collect::<Vec<_>>(), [1, 2]);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter::new(self)
+    }
+
+    /// A non-blocking iterator over the messages that are there now.
+    ///
+    /// ```
+    /// let q = segmq::Queue::unbounded();
+    /// q.send(1).unwrap();
+    /// q.send(2).unwrap();
+    /// assert_eq!(q.try_iter().collect::<Vec<_>>(), [1, 2]);
+    /// assert_eq!(q.try_iter().next(), None); // the queue is still open, just empty
+    /// ```
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter::new(self)
+    }
+
+    /// Closes the queue: later sends fail and give their message back; receivers drain what was
+    /// accepted, then get "closed". Wakes every waiting receiver (and sender).
+    ///
+    /// Returns `true` if this call closed the queue, `false` if it was already closed.
+    ///
+    /// ```
+    /// let q = segmq::Queue::<()>::unbounded();
+    /// assert!(q.close());
+    /// assert!(!q.close());
+    /// assert!(q.is_closed());
+    /// ```
+    pub fn close(&self) -> bool {
+        self.chan.close()
+    }
+
+    /// Whether the queue is closed.
+    ///
+    /// ```
+    /// let q = segmq::Queue::<()>::unbounded();
+    /// assert!(!q.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.chan.flavor.is_closed()
+    }
+
+    /// Number of messages in the queue (a snapshot: other threads may change it at once).
+    ///
+    /// ```
+    /// let q = segmq::Queue::unbounded();
+    /// q.send('a').unwrap();
+    /// assert_eq!(q.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.chan.flavor.len()
+    }
+
+    /// Whether the queue holds no message (a snapshot).
+    ///
+    /// ```
+    /// let q = segmq::Queue::<u8>::unbounded();
+    /// assert!(q.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.chan.flavor.is_empty()
+    }
+
+    /// The capacity of a bounded queue, `None` for an unbounded one.
+    ///
+    /// ```
+    /// assert_eq!(segmq::Queue::<u8>::unbounded().capacity(), None);
+    /// ```
+    pub fn capacity(&self) -> Option<usize> {
+        self.chan.flavor.capacity()
+    }
+
+    /// Whether two handles refer to the same queue.
+    ///
+    /// ```
+    /// let a = segmq::Queue::<u8>::unbounded();
+    /// let b = a.clone();
+    /// assert!(a.same_queue(&b));
+    /// assert!(!a.same_queue(&segmq::Queue::unbounded()));
+    /// ```
+    pub fn same_queue(&self, other: &Queue<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
+}
+
+impl<T> Clone for Queue<T> {
+    /// Another handle to the same queue.
+    fn clone(&self) -> Self {
+        Self {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Default for Queue<T> {
+    /// An unbounded queue.
+    fn default() -> Self {
+        Self::unbounded()
+    }
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Queue<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}

@@ -1,0 +1,187 @@
+//! Receive-side adapters: the [`Recv`] future, the [`RecvStream`] stream and the iterators.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::{FusedFuture, FusedStream, Stream};
+
+use crate::channel::{Channel, Waiter};
+use crate::error::RecvError;
+use crate::Queue;
+
+/// Future of [`Queue::recv_async`]: the next message, or [`RecvError`] once the queue is closed
+/// and drained. Cancel-safe (see [`Queue::recv_async`]).
+#[must_use = "futures do nothing unless polled"]
+pub struct Recv<'a, T> {
+    chan: &'a Channel<T>,
+    waiter: Waiter,
+    done: bool,
+}
+
+impl<'a, T> Recv<'a, T> {
+    pub(crate) fn new(chan: &'a Channel<T>) -> Self {
+        Self {
+            chan,
+            waiter: Waiter::new(),
+            done: false,
+        }
+    }
+}
+
+impl<T> Future for Recv<'_, T> {
+    type Output = Result<T, RecvError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let out = std::task::ready!(this.chan.poll_recv(&mut this.waiter, cx));
+        this.done = true;
+        Poll::Ready(out.map(|(_, msg)| msg))
+    }
+}
+
+impl<T> FusedFuture for Recv<'_, T> {
+    fn is_terminated(&self) -> bool {
+        self.done
+    }
+}
+
+impl<T> Drop for Recv<'_, T> {
+    fn drop(&mut self) {
+        self.chan.cancel_recv(&mut self.waiter);
+    }
+}
+
+impl<T> fmt::Debug for Recv<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recv").field("done", &self.done).finish()
+    }
+}
+
+/// Stream of [`Queue::stream`]: yields messages until the queue is closed and drained.
+///
+/// Dropping it between items is cancel-safe, like [`Recv`].
+#[must_use = "streams do nothing unless polled"]
+pub struct RecvStream<T> {
+    queue: Queue<T>,
+    waiter: Waiter,
+    ended: bool,
+}
+
+impl<T> RecvStream<T> {
+    pub(crate) fn new(queue: Queue<T>) -> Self {
+        Self {
+            queue,
+            waiter: Waiter::new(),
+            ended: false,
+        }
+    }
+
+    /// The queue this stream reads from.
+    ///
+    /// ```
+    /// let q = segmq::Queue::<u8>::unbounded();
+    /// assert!(q.stream().queue().same_queue(&q));
+    /// ```
+    pub fn queue(&self) -> &Queue<T> {
+        &self.queue
+    }
+}
+
+impl<T> Stream for RecvStream<T> {
+    type Item = T;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        match std::task::ready!(this.queue.chan.poll_recv(&mut this.waiter, cx)) {
+            Ok((_, msg)) => Poll::Ready(Some(msg)),
+            Err(RecvError) => {
+                this.ended = true;
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.ended {
+            (0, Some(0))
+        } else {
+            (self.queue.len(), None)
+        }
+    }
+}
+
+impl<T> FusedStream for RecvStream<T> {
+    fn is_terminated(&self) -> bool {
+        self.ended
+    }
+}
+
+impl<T> Drop for RecvStream<T> {
+    fn drop(&mut self) {
+        self.queue.chan.cancel_recv(&mut self.waiter);
+    }
+}
+
+impl<T> fmt::Debug for RecvStream<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvStream")
+            .field("queue", &self.queue)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
+
+/// Blocking iterator of [`Queue::iter`]; ends when the queue is closed and drained.
+pub struct Iter<'a, T> {
+    queue: &'a Queue<T>,
+}
+
+impl<'a, T> Iter<'a, T> {
+    pub(crate) fn new(queue: &'a Queue<T>) -> Self {
+        Self { queue }
+    }
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.queue.recv().ok()
+    }
+}
+
+impl<T> fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").field("queue", self.queue).finish()
+    }
+}
+
+/// Non-blocking iterator of [`Queue::try_iter`]; ends at the first empty look.
+pub struct TryIter<'a, T> {
+    queue: &'a Queue<T>,
+}
+
+impl<'a, T> TryIter<'a, T> {
+    pub(crate) fn new(queue: &'a Queue<T>) -> Self {
+        Self { queue }
+    }
+}
+
+impl<T> Iterator for TryIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.queue.try_recv().ok()
+    }
+}
+
+impl<T> fmt::Debug for TryIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryIter")
+            .field("queue", self.queue)
+            .finish()
+    }
+}
