@@ -107,7 +107,8 @@ struct Registry {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StopReport {
-    /// Whether the deadline passed before every worker finished.
+    /// Whether the deadline passed before every message was handled (some workers were still
+    /// busy, or messages were put aside as leftovers).
     pub timed_out: bool,
     /// One entry per queue, in registration order.
     pub queues: Vec<QueueReport>,
@@ -463,10 +464,14 @@ impl Mq {
                 q.drain_to_left();
             }
         }
+        let left_before: u64 = queues.iter().map(|q| q.stats().left).sum();
         let mut timed_out = false;
         for q in &queues {
             timed_out |= !q.wait_workers(deadline);
         }
+        // Workers that met the deadline put their messages aside and exit quickly, so they may
+        // all be gone by now: a leftover made during this stop also means "timed out".
+        timed_out |= queues.iter().map(|q| q.stats().left).sum::<u64>() > left_before;
         for q in &queues {
             if timed_out {
                 q.drain_to_left();
