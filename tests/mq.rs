@@ -60,14 +60,13 @@ impl Ledger {
             self.see_id(m.data, m.id);
         }
         let (mut ok, mut dead) = (0, 0);
-        for i in 0..self.ok.len() {
+        for (i, left_i) in left_count.into_iter().enumerate() {
             let o = self.ok[i].load(Relaxed);
             let d = self.dead[i].load(Relaxed);
             assert_eq!(
-                o + d + left_count[i],
+                o + d + left_i,
                 1,
-                "data {i}: ok {o}, dead {d}, left {}",
-                left_count[i]
+                "data {i}: ok {o}, dead {d}, left {left_i}"
             );
             ok += o as u64;
             dead += d as u64;
