@@ -147,10 +147,7 @@ fn main() {
 
     // Shut down: everything queued (including retries waiting for their backoff) is handled.
     mq.stop();
-    let hits = words
-        .iter()
-        .filter(|w| dict.get(w).is_some())
-        .count();
+    let hits = words.iter().filter(|w| dict.get(w).is_some()).count();
     let s = mq.stats("fill-dictionary").unwrap();
     println!(
         "after stop ({:?}): {hits}/{} lookups hit",
