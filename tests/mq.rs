@@ -436,6 +436,14 @@ fn lifecycle_and_lookup_errors() {
 struct NotDebug;
 
 #[test]
+fn handles_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Mq>();
+    send_sync::<segmq::Publisher<String>>();
+    send_sync::<Msg<String>>();
+}
+
+#[test]
 fn dropping_the_mq_drains_it() {
     let count = Arc::new(AtomicU32::new(0));
     {

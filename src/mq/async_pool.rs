@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use super::msg::Envelope;
-use super::pool::{BoxError, Failure, LiveGuard, Next, QueueCore};
+use super::pool::{Failure, LiveGuard, Next, QueueCore};
 use super::retry::XorShift;
 use super::stats::WorkerStats;
 use super::{Mq, MqError, Msg, Publisher, QueueOptions};
@@ -70,7 +70,7 @@ impl Mq {
     where
         T: Send + Sync + 'static,
         F: for<'a> Fn(&'a Msg<T>) -> HandlerFuture<'a, E> + Send + Sync + 'static,
-        E: Into<BoxError> + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
     {
         let handle = match &options.runtime {
             Some(h) => h.clone(),
@@ -133,7 +133,7 @@ impl<T> Drop for RecvSeq<'_, T> {
 async fn call<'a, T, F, E>(handler: &F, msg: &'a Msg<T>) -> Result<(), Failure>
 where
     F: Fn(&'a Msg<T>) -> HandlerFuture<'a, E>,
-    E: Into<BoxError>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut fut = match catch_unwind(AssertUnwindSafe(|| handler(msg))) {
         Ok(fut) => fut,
@@ -171,7 +171,7 @@ async fn run_task<T, F, E>(
 ) where
     T: Send + Sync + 'static,
     F: for<'a> Fn(&'a Msg<T>) -> HandlerFuture<'a, E> + Send + Sync + 'static,
-    E: Into<BoxError> + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
 {
     let mut rng = XorShift::new(worker as u64 ^ 0xA5A5);
     loop {

@@ -7,7 +7,8 @@
 //! the number from the push, and the consumer gets the same number from its pop, so the envelope
 //! does not even need to carry it (`id: None` means "the pop's sequence number"). A retried message
 //! keeps its original ID (`id: Some(..)`) but takes a new queue slot, so the IDs of fresh
-//! messages can have gaps after retries; they still increase in queue order.
+//! messages can have gaps after retries. Fresh messages' IDs increase in the order consumers
+//! take them; a retry, taken later, carries its older ID.
 
 use std::fmt;
 use std::sync::Arc;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use super::pool::{lock, spawn_threads, BoxError, QueueCore};
+use super::pool::{lock, spawn_threads, QueueCore};
 use super::retry::RetryTimer;
 use super::{MqError, Msg, PublishError, Publisher, QueueOptions, QueueStats};
 
@@ -240,7 +240,7 @@ impl Mq {
     where
         T: Send + 'static,
         F: Fn(&Msg<T>) -> Result<(), E> + Send + Sync + 'static,
-        E: Into<BoxError>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         self.register_with(name, QueueOptions::new(concurrency), handler)
     }
@@ -270,7 +270,7 @@ impl Mq {
     where
         T: Send + 'static,
         F: Fn(&Msg<T>) -> Result<(), E> + Send + Sync + 'static,
-        E: Into<BoxError>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let handler = Arc::new(handler);
         self.register_erased(

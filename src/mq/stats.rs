@@ -34,7 +34,8 @@ use crossbeam_utils::CachePadded;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct QueueStats {
-    /// Messages accepted by a publish.
+    /// Messages accepted by a publish (derived from the queue's counters, not counted on the
+    /// publish path: exact when the queue is quiet, a snapshot otherwise).
     pub published: u64,
     /// Messages whose handler returned `Ok`.
     pub handled_ok: u64,
