@@ -24,6 +24,11 @@
 //! assert_eq!(total, 385);
 //! ```
 //!
+//! On top of it, [`Mq`] (module [`mq`]) is a message queue of named queues with consumer pools:
+//! typed lock-free publishers, per-queue message IDs, retries with backoff, dead letters,
+//! panic-proof workers (threads, or tokio tasks with the `tokio` feature), graceful stop that
+//! loses nothing, and cheap stats.
+//!
 //! ## Guarantees
 //!
 //! * Every send that returned `Ok` is received exactly once, or dropped exactly once when the
@@ -50,12 +55,17 @@
 mod channel;
 mod error;
 mod flavor;
+pub mod mq;
 mod queue;
 mod recv;
 mod sync;
 
 pub use error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+pub use mq::{
+    Mq, MqError, Msg, PublishError, Publisher, QueueOptions, QueueReport, QueueStats, RetryPolicy,
+    StopReport,
 };
 pub use queue::Queue;
 pub use recv::{Iter, Recv, RecvStream, TryIter};

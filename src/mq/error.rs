@@ -1,0 +1,146 @@
+//! Errors of the message queue: [`MqError`] for registry and lifecycle calls, [`PublishError`]
+//! for refused messages (which always carry the data back).
+//!
+//! Like the queue errors, `Debug` never needs `T: Debug`.
+
+use std::error::Error;
+use std::fmt;
+
+/// Why a registry or lifecycle call of [`Mq`](crate::Mq) failed.
+///
+/// ```
+/// use segmq::{Mq, MqError};
+/// let mq = Mq::new();
+/// mq.register("jobs", 1, |_: &segmq::Msg<u32>| Ok::<_, MqError>(())).unwrap();
+/// let again = mq.register("jobs", 1, |_: &segmq::Msg<u32>| Ok::<_, MqError>(()));
+/// assert!(matches!(again, Err(MqError::DuplicateQueue(name)) if name == "jobs"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MqError {
+    /// A queue with this name is already registered.
+    DuplicateQueue(String),
+    /// No queue has this name.
+    UnknownQueue(String),
+    /// The queue exists but carries another message type.
+    TypeMismatch {
+        /// The queue's name.
+        queue: String,
+        /// The message type the queue was registered with.
+        expected: &'static str,
+        /// The message type that was asked for.
+        found: &'static str,
+    },
+    /// A queue needs at least one worker.
+    InvalidConcurrency(String),
+    /// [`Mq::start`](crate::Mq::start) was called on a running message queue.
+    AlreadyRunning,
+    /// The message queue has been stopped; it cannot be started or extended again.
+    Stopped,
+    /// The queue options ask for something this build cannot do yet (the queue's name and what).
+    Unsupported {
+        /// The queue's name.
+        queue: String,
+        /// What is not supported.
+        what: &'static str,
+    },
+}
+
+impl fmt::Display for MqError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::DuplicateQueue(q) => write!(f, "mq: queue `{q}` is already registered"),
+            Self::UnknownQueue(q) => write!(f, "mq: no queue named `{q}`"),
+            Self::TypeMismatch {
+                queue,
+                expected,
+                found,
+            } => write!(f, "mq: queue `{queue}` carries `{expected}`, not `{found}`"),
+            Self::InvalidConcurrency(q) => {
+                write!(f, "mq: queue `{q}` needs a concurrency of at least 1")
+            }
+            Self::AlreadyRunning => f.write_str("mq: already running"),
+            Self::Stopped => f.write_str("mq: stopped"),
+            Self::Unsupported { queue, what } => {
+                write!(f, "mq: queue `{queue}`: {what} is not supported yet")
+            }
+        }
+    }
+}
+
+impl Error for MqError {}
+
+/// Why a message was not published; the data comes back with [`into_inner`](Self::into_inner).
+///
+/// ```
+/// use segmq::{Mq, Msg, PublishError};
+/// let mq = Mq::new();
+/// assert!(matches!(mq.publish("nowhere", 5u8), Err(PublishError::UnknownQueue(5))));
+/// mq.register("bytes", 1, |_: &Msg<u8>| Ok::<_, std::io::Error>(())).unwrap();
+/// let err = mq.publish("bytes", "not a byte").unwrap_err();
+/// assert!(matches!(err, PublishError::TypeMismatch(_)));
+/// assert_eq!(err.into_inner(), "not a byte");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub enum PublishError<T> {
+    /// No queue has this name.
+    UnknownQueue(T),
+    /// The queue carries another message type.
+    TypeMismatch(T),
+    /// The queue is closed: the message queue was stopped.
+    Closed(T),
+    /// The queue is bounded and full.
+    Full(T),
+}
+
+impl<T> PublishError<T> {
+    /// Gives back the data that was not published.
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::UnknownQueue(t) | Self::TypeMismatch(t) | Self::Closed(t) | Self::Full(t) => t,
+        }
+    }
+
+    /// Whether the queue was closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Self::Closed(_))
+    }
+
+    /// Whether the queue was full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Full(_))
+    }
+
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> PublishError<U> {
+        match self {
+            Self::UnknownQueue(t) => PublishError::UnknownQueue(f(t)),
+            Self::TypeMismatch(t) => PublishError::TypeMismatch(f(t)),
+            Self::Closed(t) => PublishError::Closed(f(t)),
+            Self::Full(t) => PublishError::Full(f(t)),
+        }
+    }
+}
+
+impl<T> fmt::Debug for PublishError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::UnknownQueue(_) => "UnknownQueue(..)",
+            Self::TypeMismatch(_) => "TypeMismatch(..)",
+            Self::Closed(_) => "Closed(..)",
+            Self::Full(_) => "Full(..)",
+        })
+    }
+}
+
+impl<T> fmt::Display for PublishError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::UnknownQueue(_) => "mq: publishing to an unknown queue",
+            Self::TypeMismatch(_) => "mq: publishing a message of the wrong type",
+            Self::Closed(_) => "mq: publishing to a stopped queue",
+            Self::Full(_) => "mq: publishing to a full queue",
+        })
+    }
+}
+
+impl<T> Error for PublishError<T> {}

@@ -1,0 +1,129 @@
+//! [`QueueOptions`]: concurrency, capacity, retry policy and dead-letter handler of one queue.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::{Msg, RetryPolicy};
+
+pub(crate) type DeadLetter<T> = Arc<dyn Fn(Msg<T>) + Send + Sync>;
+
+/// How a queue is set up; see [`Mq::register_with`](crate::Mq::register_with).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use segmq::{Mq, Msg, QueueOptions, RetryPolicy};
+///
+/// let dead = Arc::new(Mutex::new(Vec::new()));
+/// let sink = dead.clone();
+/// let options = QueueOptions::new(2)
+///     .retry(RetryPolicy::fixed(3, Duration::from_millis(1)))
+///     .dead_letter(move |m: Msg<u32>| sink.lock().unwrap().push(m.data));
+/// let mq = Mq::new();
+/// let p = mq.register_with("flaky", options, |_m: &Msg<u32>| Err("always fails")).unwrap();
+/// p.publish(7).unwrap();
+/// mq.start().unwrap();
+/// mq.stop();
+/// assert_eq!(*dead.lock().unwrap(), [7]);
+/// assert_eq!(mq.stats("flaky").unwrap().retried, 2);
+/// ```
+pub struct QueueOptions<T> {
+    pub(crate) concurrency: usize,
+    pub(crate) capacity: Option<usize>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) dead_letter: Option<DeadLetter<T>>,
+    #[cfg(feature = "tokio")]
+    pub(crate) runtime: Option<tokio::runtime::Handle>,
+}
+
+impl<T> QueueOptions<T> {
+    /// `concurrency` workers (at least 1), an unbounded queue, no retry, and the default
+    /// dead-letter handler (log through `tracing` and count).
+    ///
+    /// ```
+    /// let o = segmq::QueueOptions::<String>::new(4);
+    /// assert_eq!(o.concurrency(), 4);
+    /// ```
+    pub fn new(concurrency: usize) -> Self {
+        Self {
+            concurrency,
+            capacity: None,
+            retry: RetryPolicy::none(),
+            dead_letter: None,
+            #[cfg(feature = "tokio")]
+            runtime: None,
+        }
+    }
+
+    /// A bounded queue of `capacity` messages: `publish` waits for room, `try_publish` fails
+    /// with [`PublishError::Full`](crate::PublishError::Full).
+    ///
+    /// Not available in this build yet: registering with a capacity returns
+    /// [`MqError::Unsupported`](crate::MqError::Unsupported) until the bounded queue flavour
+    /// lands (see `make_queue` in `src/mq/pool.rs`).
+    ///
+    /// ```
+    /// use segmq::{Mq, MqError, Msg, QueueOptions};
+    /// let mq = Mq::new();
+    /// let r = mq.register_with("b", QueueOptions::new(1).capacity(8), |_: &Msg<u8>| Ok::<_, MqError>(()));
+    /// assert!(matches!(r, Err(MqError::Unsupported { .. })));
+    /// ```
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// The retry policy for failed or panicked handler calls.
+    ///
+    /// ```
+    /// let o = segmq::QueueOptions::<u8>::new(1).retry(segmq::RetryPolicy::none());
+    /// # drop(o);
+    /// ```
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Receives, by value, each message that exhausted its attempts. It runs on the worker that
+    /// made the last attempt; a panic in it is caught and logged.
+    ///
+    /// ```
+    /// let o = segmq::QueueOptions::new(1).dead_letter(|m: segmq::Msg<String>| eprintln!("gave up on {}", m.data));
+    /// # drop(o);
+    /// ```
+    pub fn dead_letter(mut self, handler: impl Fn(Msg<T>) + Send + Sync + 'static) -> Self {
+        self.dead_letter = Some(Arc::new(handler));
+        self
+    }
+
+    /// The tokio runtime that runs the tasks of an async queue
+    /// ([`Mq::register_async`](crate::Mq::register_async)); without it the `Mq` uses an
+    /// internal 2-thread runtime.
+    ///
+    /// ```
+    /// let rt = tokio::runtime::Runtime::new().unwrap();
+    /// let o = segmq::QueueOptions::<u8>::new(4).runtime(rt.handle().clone());
+    /// # drop(o);
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub fn runtime(mut self, handle: tokio::runtime::Handle) -> Self {
+        self.runtime = Some(handle);
+        self
+    }
+
+    /// The number of workers.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+}
+
+impl<T> fmt::Debug for QueueOptions<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueOptions")
+            .field("concurrency", &self.concurrency)
+            .field("capacity", &self.capacity)
+            .field("retry", &self.retry)
+            .field("dead_letter", &self.dead_letter.is_some())
+            .finish_non_exhaustive()
+    }
+}

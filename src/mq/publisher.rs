@@ -1,0 +1,174 @@
+//! [`Publisher<T>`]: the typed handle that publishes to one queue with no lookup and no lock.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::msg::Envelope;
+use super::pool::QueueCore;
+use super::{Msg, PublishError, QueueStats};
+use crate::TrySendError;
+
+/// A typed handle to one queue of an [`Mq`](crate::Mq): publishing is one lock-free push.
+///
+/// Returned by [`Mq::register`](crate::Mq::register) and [`Mq::publisher`](crate::Mq::publisher);
+/// clone it freely (it is an `Arc`).
+///
+/// ```
+/// use segmq::{Mq, Msg};
+/// let mq = Mq::new();
+/// let p = mq.register("q", 1, |_: &Msg<&str>| Ok::<_, std::io::Error>(())).unwrap();
+/// assert_eq!(p.publish("a").unwrap(), 0);
+/// assert_eq!(p.clone().publish("b").unwrap(), 1);
+/// mq.start().unwrap();
+/// mq.stop();
+/// assert!(p.publish("c").unwrap_err().is_closed());
+/// ```
+pub struct Publisher<T> {
+    pub(crate) core: Arc<QueueCore<T>>,
+}
+
+impl<T: Send + 'static> Publisher<T> {
+    /// Publishes `data`; returns its message ID (the queue position it took: 0, 1, 2, ...).
+    ///
+    /// Never blocks on an unbounded queue. Fails with `Closed(data)` once the `Mq` is stopped.
+    ///
+    /// ```
+    /// # use segmq::{Mq, Msg};
+    /// # let mq = Mq::new();
+    /// let p = mq.register("ids", 1, |_: &Msg<u8>| Ok::<_, std::io::Error>(())).unwrap();
+    /// assert_eq!(p.publish(1).unwrap(), 0);
+    /// assert_eq!(p.publish(2).unwrap(), 1);
+    /// ```
+    #[inline]
+    pub fn publish(&self, data: T) -> Result<u64, PublishError<T>> {
+        // TODO(merge with branch `bounded`): on a bounded queue wait for room (`Queue::send`)
+        // instead of failing with `Full`.
+        self.try_publish(data)
+    }
+
+    /// Publishes `data` if that is possible without waiting: `Full(data)` on a full bounded
+    /// queue, `Closed(data)` after stop.
+    ///
+    /// ```
+    /// # use segmq::{Mq, Msg};
+    /// # let mq = Mq::new();
+    /// let p = mq.register("t", 1, |_: &Msg<u8>| Ok::<_, std::io::Error>(())).unwrap();
+    /// assert_eq!(p.try_publish(9).unwrap(), 0);
+    /// ```
+    #[inline]
+    pub fn try_publish(&self, data: T) -> Result<u64, PublishError<T>> {
+        self.core
+            .queue
+            .chan
+            .try_send(Envelope::fresh(data))
+            .map_err(|e| match e {
+                TrySendError::Full(env) => PublishError::Full(env.data),
+                TrySendError::Closed(env) => PublishError::Closed(env.data),
+            })
+    }
+
+    /// Publishes from async code; on a bounded queue it will await room instead of blocking
+    /// the thread. (On an unbounded queue it completes at once.)
+    ///
+    /// ```
+    /// # use segmq::{Mq, Msg};
+    /// # let mq = Mq::new();
+    /// let p = mq.register("a", 1, |_: &Msg<u8>| Ok::<_, std::io::Error>(())).unwrap();
+    /// assert_eq!(futures_executor::block_on(p.publish_async(3)).unwrap(), 0);
+    /// ```
+    pub async fn publish_async(&self, data: T) -> Result<u64, PublishError<T>> {
+        // TODO(merge with branch `bounded`): await room with `Queue::send_async`.
+        self.try_publish(data)
+    }
+
+    /// Publishes every item in order; returns their IDs (increasing, not necessarily
+    /// consecutive when other publishers interleave).
+    ///
+    /// If a publish fails, the error holds the refused item and every item after it, in order
+    /// (the items before it were published; their count is `total - error.into_inner().len()`).
+    ///
+    /// ```
+    /// # use segmq::{Mq, Msg};
+    /// # let mq = Mq::new();
+    /// let p = mq.register("b", 1, |_: &Msg<u8>| Ok::<_, std::io::Error>(())).unwrap();
+    /// assert_eq!(p.publish_batch([1, 2, 3]).unwrap(), [0, 1, 2]);
+    /// ```
+    pub fn publish_batch<I>(&self, items: I) -> Result<Vec<u64>, PublishError<Vec<T>>>
+    where
+        I: IntoIterator<Item = T>,
+    {
+        // One push per item: the queue has no batch push on this branch yet.
+        let mut items = items.into_iter();
+        let mut ids = Vec::with_capacity(items.size_hint().0);
+        while let Some(item) = items.next() {
+            match self.publish(item) {
+                Ok(id) => ids.push(id),
+                Err(e) => {
+                    return Err(e.map(|first| std::iter::once(first).chain(items).collect()));
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Takes the messages that [`Mq::stop_timeout`](crate::Mq::stop_timeout) left unhandled
+    /// (still queued at the deadline, or waiting for a retry then), with their IDs and attempt
+    /// numbers. Each leftover is returned once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use segmq::{Mq, Msg};
+    /// let mq = Mq::new();
+    /// let p = mq.register("never-started", 1, |_: &Msg<u8>| Ok::<_, std::io::Error>(())).unwrap();
+    /// p.publish(1).unwrap();
+    /// let report = mq.stop_timeout(Duration::from_millis(10)); // never started: nothing ran
+    /// assert_eq!(report.left(), 1);
+    /// let left = p.drain_left();
+    /// assert_eq!((left[0].id, left[0].data), (0, 1));
+    /// assert!(p.drain_left().is_empty());
+    /// ```
+    pub fn drain_left(&self) -> Vec<Msg<T>> {
+        self.core.take_left()
+    }
+
+    /// The queue's name.
+    ///
+    /// ```
+    /// # use segmq::{Mq, Msg};
+    /// # let mq = Mq::new();
+    /// let p = mq.register("name", 1, |_: &Msg<u8>| Ok::<_, std::io::Error>(())).unwrap();
+    /// assert_eq!(p.queue(), "name");
+    /// ```
+    pub fn queue(&self) -> &str {
+        &self.core.name
+    }
+
+    /// The queue's counters (same as [`Mq::stats`](crate::Mq::stats)).
+    ///
+    /// ```
+    /// # use segmq::{Mq, Msg};
+    /// # let mq = Mq::new();
+    /// let p = mq.register("s", 1, |_: &Msg<u8>| Ok::<_, std::io::Error>(())).unwrap();
+    /// p.publish(1).unwrap();
+    /// assert_eq!(p.stats().depth, 1);
+    /// ```
+    pub fn stats(&self) -> QueueStats {
+        self.core.snapshot()
+    }
+}
+
+impl<T> Clone for Publisher<T> {
+    fn clone(&self) -> Self {
+        Self {
+            core: self.core.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Publisher<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publisher")
+            .field("queue", &self.core.name)
+            .finish_non_exhaustive()
+    }
+}

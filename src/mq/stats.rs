@@ -1,0 +1,214 @@
+//! Counters and the latency histogram, cheap enough to stay on.
+//!
+//! Each worker owns a [`WorkerStats`] (on its own cache lines) and is its only writer, so the
+//! hot path does uncontended relaxed increments and no lock. [`QueueStats`] sums them on read.
+//! `published` is not counted at all on the publish path: it is derived as
+//! `popped + depth - requeued` (every slot a publish claims is either still in the queue or was
+//! popped once; retries are the other pushes), exact whenever the queue is quiet, a snapshot
+//! otherwise. The latency histogram has 4 sub-buckets per power of two of nanoseconds (at most
+//! 25 % error), one atomic per bucket.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+/// A snapshot of one queue's counters (see [`Mq::stats`](crate::Mq::stats)).
+///
+/// Every message accepted by a publish ends up counted exactly once in `handled_ok`,
+/// `dead_lettered` or `left` (or is still in `depth`, `in_flight` or waiting for a retry).
+///
+/// ```
+/// use segmq::{Mq, Msg};
+/// let mq = Mq::new();
+/// let p = mq.register("q", 2, |_: &Msg<u32>| Ok::<_, std::io::Error>(())).unwrap();
+/// for i in 0..10 {
+///     p.publish(i).unwrap();
+/// }
+/// mq.start().unwrap();
+/// mq.stop();
+/// let s = mq.stats("q").unwrap();
+/// assert_eq!((s.published, s.handled_ok, s.depth, s.workers), (10, 10, 0, 0));
+/// assert!(s.latency_p50.is_some());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// Messages accepted by a publish (derived from the queue's counters, not counted on the
+    /// publish path: exact when the queue is quiet, a snapshot otherwise).
+    pub published: u64,
+    /// Messages whose handler returned `Ok`.
+    pub handled_ok: u64,
+    /// Handler calls that returned `Err`.
+    pub failed: u64,
+    /// Handler calls that panicked.
+    pub panicked: u64,
+    /// Retries scheduled (a failed or panicked call with attempts left).
+    pub retried: u64,
+    /// Messages that exhausted their attempts and went to the dead-letter handler.
+    pub dead_lettered: u64,
+    /// Messages left over by [`Mq::stop_timeout`](crate::Mq::stop_timeout) (see
+    /// [`Publisher::drain_left`](crate::Publisher::drain_left)).
+    pub left: u64,
+    /// Messages in the queue now.
+    pub depth: u64,
+    /// Messages a worker has taken and not finished with.
+    pub in_flight: u64,
+    /// Worker threads or tasks alive now.
+    pub workers: usize,
+    /// Median time from publish to handler start (first attempts), if any message started.
+    pub latency_p50: Option<Duration>,
+    /// 99th percentile of the same.
+    pub latency_p99: Option<Duration>,
+}
+
+const BUCKETS: usize = 4 + 62 * 4;
+
+/// Bucket of a latency in nanoseconds: exact below 4, then 4 per power of two.
+fn bucket(ns: u64) -> usize {
+    if ns < 4 {
+        return ns as usize;
+    }
+    let exp = 63 - ns.leading_zeros() as usize; // >= 2
+    let sub = ((ns >> (exp - 2)) & 3) as usize;
+    4 + (exp - 2) * 4 + sub
+}
+
+/// Middle of a bucket, in nanoseconds.
+fn bucket_mid(b: usize) -> u64 {
+    if b < 4 {
+        return b as u64;
+    }
+    let exp = (b - 4) / 4 + 2;
+    let sub = ((b - 4) % 4) as u64;
+    let low = (4 + sub) << (exp - 2);
+    low + (1u64 << (exp - 2)) / 2
+}
+
+/// One worker's counters; only that worker writes them.
+pub(crate) struct WorkerStats {
+    pub(crate) popped: CachePadded<AtomicU64>,
+    pub(crate) finished: AtomicU64,
+    pub(crate) ok: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) panicked: AtomicU64,
+    pub(crate) retried: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
+    latency: Box<[AtomicU64]>,
+}
+
+impl WorkerStats {
+    pub(crate) fn new() -> Self {
+        Self {
+            popped: CachePadded::new(AtomicU64::new(0)),
+            finished: AtomicU64::new(0),
+            ok: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            panicked: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            latency: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Adds one to a counter this worker owns.
+    #[inline]
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn record_latency(&self, d: Duration) {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.latency[bucket(ns)].fetch_add(1, Relaxed);
+    }
+}
+
+/// Queue-level counters, written off the hot path (retry timer, stop).
+#[derive(Default)]
+pub(crate) struct CoreStats {
+    /// Pushes that were not fresh publishes (retries put back into the queue).
+    pub(crate) requeued: AtomicU64,
+    /// Pops done by `stop_timeout` itself while collecting leftovers.
+    pub(crate) drained: AtomicU64,
+    /// Messages put into the leftover store.
+    pub(crate) left: AtomicU64,
+    /// Workers alive.
+    pub(crate) workers: AtomicUsize,
+}
+
+/// Sums the workers' counters into a snapshot.
+pub(crate) fn snapshot(
+    workers: &[std::sync::Arc<WorkerStats>],
+    core: &CoreStats,
+    depth: usize,
+) -> QueueStats {
+    let mut s = QueueStats::default();
+    let mut popped = 0u64;
+    let mut finished = 0u64;
+    let mut hist = vec![0u64; BUCKETS];
+    for w in workers {
+        popped += w.popped.load(Relaxed);
+        finished += w.finished.load(Relaxed);
+        s.handled_ok += w.ok.load(Relaxed);
+        s.failed += w.failed.load(Relaxed);
+        s.panicked += w.panicked.load(Relaxed);
+        s.retried += w.retried.load(Relaxed);
+        s.dead_lettered += w.dead_lettered.load(Relaxed);
+        for (h, b) in hist.iter_mut().zip(w.latency.iter()) {
+            *h += b.load(Relaxed);
+        }
+    }
+    s.depth = depth as u64;
+    s.in_flight = popped.saturating_sub(finished);
+    s.left = core.left.load(Relaxed);
+    s.workers = core.workers.load(Relaxed);
+    s.published =
+        (popped + core.drained.load(Relaxed) + s.depth).saturating_sub(core.requeued.load(Relaxed));
+    let total: u64 = hist.iter().sum();
+    let quantile = |q: f64| {
+        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        hist.iter().position(|&n| {
+            seen += n;
+            seen >= rank
+        })
+    };
+    if total > 0 {
+        s.latency_p50 = quantile(0.50).map(|b| Duration::from_nanos(bucket_mid(b)));
+        s.latency_p99 = quantile(0.99).map(|b| Duration::from_nanos(bucket_mid(b)));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_monotonic_and_close() {
+        let mut last = 0;
+        for ns in [
+            0u64,
+            1,
+            3,
+            4,
+            5,
+            7,
+            8,
+            100,
+            1_000,
+            65_535,
+            1 << 40,
+            u64::MAX,
+        ] {
+            let b = bucket(ns);
+            assert!(b >= last && b < BUCKETS, "{ns}");
+            last = b;
+            if (4..1 << 62).contains(&ns) {
+                let mid = bucket_mid(b) as f64;
+                assert!((mid - ns as f64).abs() <= ns as f64 * 0.25, "{ns} -> {mid}");
+            }
+        }
+    }
+}
