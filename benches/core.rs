@@ -78,9 +78,8 @@ fn spsc(c: &mut Criterion) {
     g.bench_function(BenchmarkId::from_parameter("crossbeam-channel"), |b| {
         b.iter(|| {
             let (tx, rx) = crossbeam_channel::unbounded();
-            let consumer = thread::spawn(move || {
-                rx.iter().fold((0u64, 0u64), |(n, s), v| (n + 1, s + v))
-            });
+            let consumer =
+                thread::spawn(move || rx.iter().fold((0u64, 0u64), |(n, s), v| (n + 1, s + v)));
             for i in 0..SPSC {
                 tx.send(i).unwrap();
             }
