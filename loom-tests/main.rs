@@ -5,6 +5,7 @@
 //! `LOOM_MAX_PREEMPTIONS` overrides the default bound of 2 preemptions per model.
 #![cfg(feature = "loom")]
 
+mod bounded;
 mod unbounded;
 
 /// Runs `f` under loom with the project's preemption bound.

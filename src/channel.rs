@@ -28,7 +28,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use crate::error::{RecvError, RecvTimeoutError, TryRecvError, TrySendError};
+use crate::error::{RecvError, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::flavor::{Flavor, PopError, PushError};
 use crate::sync::event::{Event, Listener};
 use crate::sync::Backoff;
@@ -39,7 +39,6 @@ pub(crate) struct Channel<T> {
     /// Receivers waiting for a message (or close).
     recv_ops: Event,
     /// Senders waiting for room (or close). Unused by the unbounded flavour.
-    #[allow(dead_code)]
     send_ops: Event,
 }
 
@@ -159,6 +158,79 @@ impl<T> Channel<T> {
                 return Poll::Pending;
             }
         }
+    }
+
+    /// One `try_send` as a poll-loop step: `Some` when the operation is over; on "full" the
+    /// message goes back into `slot` for the next attempt.
+    fn send_step(&self, slot: &mut Option<T>) -> Option<Result<u64, SendTimeoutError<T>>> {
+        let msg = slot.take().expect("send_step called after completion");
+        match self.try_send(msg) {
+            Ok(seq) => Some(Ok(seq)),
+            Err(TrySendError::Closed(msg)) => Some(Err(SendTimeoutError::Closed(msg))),
+            Err(TrySendError::Full(msg)) => {
+                *slot = Some(msg);
+                None
+            }
+        }
+    }
+
+    /// Blocking send: waits for room (bounded flavour) until `deadline`, or close.
+    pub(crate) fn send_blocking(
+        &self,
+        msg: T,
+        deadline: Option<Instant>,
+    ) -> Result<u64, SendTimeoutError<T>> {
+        let mut slot = Some(msg);
+        if let Some(done) = self.send_step(&mut slot) {
+            return done;
+        }
+        let mut waiter = Waiter::new();
+        let result = loop {
+            if let Some(done) = waiter.attempt(
+                &self.send_ops,
+                || self.flavor.add_send_waiter(),
+                || self.send_step(&mut slot),
+            ) {
+                break done;
+            }
+            if !waiter.wait_blocking(deadline) {
+                break match self.send_step(&mut slot) {
+                    Some(done) => done,
+                    None => Err(SendTimeoutError::Timeout(
+                        slot.take().expect("message kept while waiting"),
+                    )),
+                };
+            }
+        };
+        waiter.finish(|| self.flavor.remove_send_waiter());
+        result
+    }
+
+    /// Async send step for a future that owns `waiter` and the message in `slot`.
+    pub(crate) fn poll_send(
+        &self,
+        slot: &mut Option<T>,
+        waiter: &mut Waiter,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<u64, SendTimeoutError<T>>> {
+        loop {
+            if let Some(done) = waiter.attempt(
+                &self.send_ops,
+                || self.flavor.add_send_waiter(),
+                || self.send_step(slot),
+            ) {
+                waiter.finish(|| self.flavor.remove_send_waiter());
+                return Poll::Ready(done);
+            }
+            if waiter.poll_listener(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Leaves the send waiter count if `waiter` joined it (for `Drop` of send futures).
+    pub(crate) fn cancel_send(&self, waiter: &mut Waiter) {
+        waiter.finish(|| self.flavor.remove_send_waiter());
     }
 
     /// Leaves the receive waiter count if `waiter` joined it (for `Drop` of futures/streams).

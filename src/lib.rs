@@ -58,6 +58,7 @@ mod flavor;
 pub mod mq;
 mod queue;
 mod recv;
+pub(crate) mod send;
 mod sync;
 
 pub use error::{
@@ -69,3 +70,4 @@ pub use mq::{
 };
 pub use queue::Queue;
 pub use recv::{Iter, Recv, RecvStream, TryIter};
+pub use send::Send;

@@ -4,9 +4,12 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::channel::Channel;
-use crate::error::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
-use crate::flavor::{unbounded::Unbounded, Flavor};
+use crate::error::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+use crate::flavor::{bounded::Bounded, unbounded::Unbounded, Flavor};
 use crate::recv::{Iter, Recv, RecvStream, TryIter};
+use crate::send::Send;
 use crate::sync::Arc;
 
 /// A multi-producer multi-consumer queue; every clone is another handle to the same queue.
@@ -49,15 +52,39 @@ impl<T> Queue<T> {
         Self::from_flavor(Flavor::Unbounded(Unbounded::new()))
     }
 
+    /// Creates a bounded queue: a lock-free ring buffer of `capacity` slots. When it is full,
+    /// [`send`](Queue::send) waits for room, [`try_send`](Queue::try_send) returns
+    /// [`TrySendError::Full`], [`send_timeout`](Queue::send_timeout) waits up to a limit and
+    /// [`send_async`](Queue::send_async) waits without blocking a thread.
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` is 0 (segmq has no rendezvous flavour: a message always has a slot to wait
+    /// in) or above 2^40.
+    ///
+    /// ```
+    /// use segmq::{Queue, TrySendError};
+    /// let q = Queue::bounded(2);
+    /// q.send(1).unwrap();
+    /// q.send(2).unwrap();
+    /// assert_eq!(q.try_send(3), Err(TrySendError::Full(3)));
+    /// assert_eq!(q.capacity(), Some(2));
+    /// ```
+    pub fn bounded(capacity: usize) -> Self {
+        Self::from_flavor(Flavor::Bounded(Bounded::new(capacity)))
+    }
+
     pub(crate) fn from_flavor(flavor: Flavor<T>) -> Self {
         Self {
             chan: Arc::new(Channel::new(flavor)),
         }
     }
 
-    /// Sends a message. On an unbounded queue this never blocks.
+    /// Sends a message. On an unbounded queue this never blocks; on a full bounded queue it
+    /// waits for room.
     ///
-    /// Fails only if the queue is closed; the message comes back in the error.
+    /// Fails only if the queue is closed (before or while waiting); the message comes back in
+    /// the error.
     ///
     /// ```
     /// let q = segmq::Queue::unbounded();
@@ -65,10 +92,54 @@ impl<T> Queue<T> {
     /// assert_eq!(q.recv(), Ok("hello"));
     /// ```
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
-        self.chan
-            .try_send(msg)
-            .map(drop)
-            .map_err(|e| SendError(e.into_inner()))
+        match self.chan.send_blocking(msg, None) {
+            Ok(_) => Ok(()),
+            Err(SendTimeoutError::Closed(msg) | SendTimeoutError::Timeout(msg)) => {
+                Err(SendError(msg))
+            }
+        }
+    }
+
+    /// Sends a message, waiting at most `timeout` for room in a full bounded queue.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use segmq::{Queue, SendTimeoutError};
+    /// let q = Queue::bounded(1);
+    /// q.send(1).unwrap();
+    /// let err = q.send_timeout(2, Duration::from_millis(5)).unwrap_err();
+    /// assert_eq!(err, SendTimeoutError::Timeout(2));
+    /// ```
+    pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.send_deadline(msg, deadline),
+            None => self.send(msg).map_err(SendTimeoutError::from),
+        }
+    }
+
+    /// Sends a message, waiting until `deadline` at the latest for room in a full bounded
+    /// queue.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let q = segmq::Queue::bounded(4);
+    /// q.send_deadline(1, Instant::now() + Duration::from_secs(1)).unwrap();
+    /// assert_eq!(q.recv(), Ok(1));
+    /// ```
+    pub fn send_deadline(&self, msg: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
+        self.chan.send_blocking(msg, Some(deadline)).map(drop)
+    }
+
+    /// Sends a message asynchronously, waiting without blocking a thread while a bounded queue
+    /// is full. Cancel-safe: see [`Send`].
+    ///
+    /// ```
+    /// let q = segmq::Queue::bounded(1);
+    /// futures_executor::block_on(q.send_async(5)).unwrap();
+    /// assert_eq!(q.recv(), Ok(5));
+    /// ```
+    pub fn send_async(&self, msg: T) -> Send<'_, T> {
+        Send::new(&self.chan, msg)
     }
 
     /// Sends a message if that is possible without waiting.

@@ -108,6 +108,17 @@ fn publish_range(p: &segmq::Publisher<u64>, range: std::ops::Range<u64>) -> Vec<
 
 #[test]
 fn exactly_once_under_load_with_failures_panics_and_retries() {
+    exactly_once_under_load(None);
+}
+
+/// The same on a bounded queue (capacity 8): publishers block for room, retries re-enter a
+/// queue that may be full.
+#[test]
+fn exactly_once_under_load_on_a_bounded_queue() {
+    exactly_once_under_load(Some(8));
+}
+
+fn exactly_once_under_load(capacity: Option<usize>) {
     const N: u64 = if cfg!(debug_assertions) {
         20_000
     } else {
@@ -122,6 +133,10 @@ fn exactly_once_under_load_with_failures_panics_and_retries() {
             Duration::from_millis(2),
         ))
         .dead_letter(dead_letter_into(ledger.clone()));
+    let options = match capacity {
+        Some(n) => options.capacity(n),
+        None => options,
+    };
     let p = mq
         .register_with("load", options, chaotic(ledger.clone()))
         .unwrap();

@@ -36,6 +36,7 @@
 //! lock every time since event-listener#138). Senders waiting for room use the same protocol on
 //! `head`, which receivers CAS. The loom models in `loom-tests/` check both.
 
+pub(crate) mod bounded;
 pub(crate) mod unbounded;
 
 /// `tail` flag: the queue is closed; no push succeeds after it is set.
@@ -91,7 +92,6 @@ pub(crate) struct Popped<T> {
 #[derive(Debug)]
 pub(crate) enum PushError<T> {
     /// Bounded and full.
-    #[allow(dead_code)] // produced by the bounded flavour
     Full(T),
     /// Closed.
     Closed(T),
@@ -117,12 +117,15 @@ pub(crate) fn too_many_waiters() -> ! {
 pub(crate) enum Flavor<T> {
     /// Linked list of blocks.
     Unbounded(unbounded::Unbounded<T>),
+    /// Ring buffer with a fixed capacity.
+    Bounded(bounded::Bounded<T>),
 }
 
 macro_rules! dispatch {
     ($self:ident, $q:ident => $e:expr) => {
         match $self {
             Flavor::Unbounded($q) => $e,
+            Flavor::Bounded($q) => $e,
         }
     };
 }
@@ -142,6 +145,17 @@ impl<T> Flavor<T> {
     pub(crate) fn remove_recv_waiter(&self) {
         dispatch!(self, q => q.remove_recv_waiter())
     }
+    /// Registers a sender parked on a full queue (only a bounded queue is ever full).
+    pub(crate) fn add_send_waiter(&self) {
+        if let Flavor::Bounded(q) = self {
+            q.add_send_waiter()
+        }
+    }
+    pub(crate) fn remove_send_waiter(&self) {
+        if let Flavor::Bounded(q) = self {
+            q.remove_send_waiter()
+        }
+    }
     pub(crate) fn close(&self) -> bool {
         dispatch!(self, q => q.close())
     }
@@ -157,6 +171,7 @@ impl<T> Flavor<T> {
     pub(crate) fn capacity(&self) -> Option<usize> {
         match self {
             Flavor::Unbounded(_) => None,
+            Flavor::Bounded(q) => Some(q.capacity()),
         }
     }
 }

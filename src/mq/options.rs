@@ -58,15 +58,24 @@ impl<T> QueueOptions<T> {
     /// A bounded queue of `capacity` messages: `publish` waits for room, `try_publish` fails
     /// with [`PublishError::Full`](crate::PublishError::Full).
     ///
-    /// Not available in this build yet: registering with a capacity returns
-    /// [`MqError::Unsupported`](crate::MqError::Unsupported) until the bounded queue flavour
-    /// lands (see `make_queue` in `src/mq/pool.rs`).
+    /// A capacity of 0 is refused at registration with
+    /// [`MqError::Unsupported`](crate::MqError::Unsupported).
     ///
     /// ```
-    /// use segmq::{Mq, MqError, Msg, QueueOptions};
+    /// use segmq::{Mq, MqError, Msg, PublishError, QueueOptions};
     /// let mq = Mq::new();
-    /// let r = mq.register_with("b", QueueOptions::new(1).capacity(8), |_: &Msg<u8>| Ok::<_, MqError>(()));
-    /// assert!(matches!(r, Err(MqError::Unsupported { .. })));
+    /// let zero = mq.register_with("z", QueueOptions::new(1).capacity(0), |_: &Msg<u8>| Ok::<_, MqError>(()));
+    /// assert!(matches!(zero, Err(MqError::Unsupported { .. })));
+    /// let p = mq
+    ///     .register_with("b", QueueOptions::new(1).capacity(2), |_: &Msg<u8>| Ok::<_, MqError>(()))
+    ///     .unwrap();
+    /// p.publish(1).unwrap();
+    /// p.publish(2).unwrap();
+    /// assert!(matches!(p.try_publish(3), Err(PublishError::Full(3)))); // not started: full
+    /// mq.start().unwrap();
+    /// p.publish(3).unwrap(); // waits for a worker to make room
+    /// mq.stop();
+    /// assert_eq!(mq.stats("b").unwrap().handled_ok, 3);
     /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);

@@ -76,12 +76,11 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 fn make_queue<T>(name: &str, capacity: Option<usize>) -> Result<Queue<Envelope<T>>, MqError> {
     match capacity {
         None => Ok(Queue::unbounded()),
-        // TODO(merge with branch `bounded`): `Some(n) => Ok(Queue::bounded(n))`, and make
-        // `Publisher::publish` / `publish_async` wait for room (`Queue::send` / `send_async`).
-        Some(_) => Err(MqError::Unsupported {
+        Some(0) => Err(MqError::Unsupported {
             queue: name.to_owned(),
-            what: "a bounded queue (`capacity`)",
+            what: "a bounded queue of capacity 0",
         }),
+        Some(n) => Ok(Queue::bounded(n)),
     }
 }
 
@@ -380,6 +379,22 @@ impl<T: Send + 'static> Pending for Retry<T> {
                 let msg = env.into_msg(0, &core.name);
                 core.put_left(msg);
                 None
+            }
+        }
+    }
+
+    fn requeue_waiting(self: Box<Self>, not_before: Instant, deadline: Option<Instant>) {
+        let Retry { core, msg } = *self;
+        let mut env = msg.into_envelope();
+        env.not_before = Some(not_before);
+        match core.queue.chan.send_blocking(env, deadline) {
+            Ok(_) => {
+                core.stats.requeued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                // Deadline passed (or, impossibly, closed): never lose it.
+                let msg = e.into_inner().into_msg(0, &core.name);
+                core.put_left(msg);
             }
         }
     }

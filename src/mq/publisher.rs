@@ -30,7 +30,8 @@ pub struct Publisher<T> {
 impl<T: Send + 'static> Publisher<T> {
     /// Publishes `data`; returns its message ID (the queue position it took: 0, 1, 2, ...).
     ///
-    /// Never blocks on an unbounded queue. Fails with `Closed(data)` once the `Mq` is stopped.
+    /// Never blocks on an unbounded queue; on a bounded one (`QueueOptions::capacity`) waits
+    /// for room. Fails with `Closed(data)` once the `Mq` is stopped.
     ///
     /// ```
     /// # use segmq::{Mq, Msg};
@@ -41,9 +42,11 @@ impl<T: Send + 'static> Publisher<T> {
     /// ```
     #[inline]
     pub fn publish(&self, data: T) -> Result<u64, PublishError<T>> {
-        // TODO(merge with branch `bounded`): on a bounded queue wait for room (`Queue::send`)
-        // instead of failing with `Full`.
-        self.try_publish(data)
+        self.core
+            .queue
+            .chan
+            .send_blocking(Envelope::fresh(data), None)
+            .map_err(|e| PublishError::Closed(e.into_inner().data))
     }
 
     /// Publishes `data` if that is possible without waiting: `Full(data)` on a full bounded
@@ -77,8 +80,9 @@ impl<T: Send + 'static> Publisher<T> {
     /// assert_eq!(futures_executor::block_on(p.publish_async(3)).unwrap(), 0);
     /// ```
     pub async fn publish_async(&self, data: T) -> Result<u64, PublishError<T>> {
-        // TODO(merge with branch `bounded`): await room with `Queue::send_async`.
-        self.try_publish(data)
+        crate::send::SendSeq::new(&self.core.queue.chan, Envelope::fresh(data))
+            .await
+            .map_err(|e| PublishError::Closed(e.into_inner().data))
     }
 
     /// Publishes every item in order; returns their IDs (increasing, not necessarily

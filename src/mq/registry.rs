@@ -453,11 +453,20 @@ impl Mq {
         };
         // Under the timer lock: mark every queue stopping, push waiting retries back; then
         // close (see retry.rs, "Stop").
-        self.timer.flush_for_stop(|| {
+        let refused = self.timer.flush_for_stop(|| {
             for q in &queues {
                 q.mark_stopping(deadline);
             }
         });
+        // Retries that met a full bounded queue: wait for the workers to make room (or, if
+        // nothing consumes, hand them back as leftovers).
+        for (not_before, job) in refused {
+            if was_running {
+                job.requeue_waiting(not_before, deadline);
+            } else {
+                job.give_up();
+            }
+        }
         for q in &queues {
             q.close();
             if !was_running {

@@ -179,6 +179,9 @@ impl XorShift {
 pub(crate) trait Pending: Send {
     /// Pushes the message back into its queue. Returns it if the queue is full (try later).
     fn requeue(self: Box<Self>, not_before: Option<Instant>) -> Option<Box<dyn Pending>>;
+    /// Pushes the message back into its queue at stop, waiting for room until `deadline`
+    /// (workers are still draining the queue); past the deadline it goes to the leftovers.
+    fn requeue_waiting(self: Box<Self>, not_before: Instant, deadline: Option<Instant>);
     /// Puts the message into its queue's leftover store (it could not be requeued at stop).
     fn give_up(self: Box<Self>);
 }
@@ -263,17 +266,21 @@ impl RetryTimer {
     }
 
     /// Runs `mark` (which marks queues as stopping) under the timer lock, then pushes every
-    /// waiting retry back into its queue with its due time as `not_before`.
-    pub(crate) fn flush_for_stop(&self, mark: impl FnOnce()) {
+    /// waiting retry back into its queue with its due time as `not_before`. Retries that meet
+    /// a full bounded queue are returned: waiting for room here could deadlock with workers
+    /// waiting for this lock, so the caller waits for room after the lock is released (once the
+    /// queues are marked stopping, workers retry in place and no longer take this lock).
+    #[must_use = "retries that did not fit must still be requeued or given up"]
+    pub(crate) fn flush_for_stop(&self, mark: impl FnOnce()) -> Vec<(Instant, Box<dyn Pending>)> {
         let mut st = self.lock();
         mark();
+        let mut refused = Vec::new();
         while let Some(e) = st.heap.pop() {
-            // A full bounded queue cannot take it back now, and waiting here for room could
-            // deadlock with workers waiting for this lock: it goes to the leftovers instead.
             if let Some(job) = e.job.requeue(Some(e.due)) {
-                job.give_up();
+                refused.push((e.due, job));
             }
         }
+        refused
     }
 
     /// Ends the timer thread (the heap is empty after `flush_for_stop`) and joins it.

@@ -1,0 +1,380 @@
+//! The bounded flavour: a lock-free MPMC ring buffer with per-slot stamps (after Dmitry
+//! Vyukov's bounded MPMC queue).
+//!
+//! # Layout
+//!
+//! `cap` slots; positions are `lap + index`, where `index < cap` and `lap` is a multiple of
+//! `one_lap`, the smallest power of two above `cap` (so positions wrap cleanly at 2^43). `head`
+//! and `tail` are index words as in `flavor/mod.rs`: `tail` carries [`CLOSED`] and the receiver
+//! waiter count, `head` carries the *sender* waiter count (senders parked on a full queue).
+//!
+//! # Slot stamps
+//!
+//! A slot's `stamp` says whose turn it is:
+//! * `stamp == pos`: empty, the sender that claims `tail == pos` may write it;
+//! * `stamp == pos + 1`: written, the receiver that claims `head == pos` may read it;
+//! * after the read the receiver stores `pos + one_lap`: empty for the next lap.
+//!
+//! # Invariants
+//!
+//! 1. `index(head) <= index(tail) <= index(head) + one_lap` in position order; the queue is
+//!    full when `tail == head + one_lap` (every slot of the lap written and unread).
+//! 2. A slot is claimed by one sender (CAS on `tail` while its stamp says empty) and one
+//!    receiver (CAS on `head` while its stamp says written), so each message moves in once and
+//!    out once.
+//! 3. The CASes on `head`/`tail` preserve the flag and waiter bits of the word they replace.
+//!
+//! Senders learn from their `tail` CAS whether a receiver is parked, receivers from their `head`
+//! CAS whether a sender is parked (no lost wake-up: `flavor/mod.rs`, "Waiter counts").
+
+use std::mem::MaybeUninit;
+
+use crossbeam_utils::CachePadded;
+
+use super::{
+    has_waiters, index, too_many_waiters, PopError, Popped, PushError, Pushed, CLOSED, INDEX_MASK,
+    MAX_WAITERS, SHIFT, WAITER, WAITER_MASK,
+};
+use crate::sync::{AtomicU64, Backoff, Ordering, UnsafeCell};
+
+/// Bits of a word below the index.
+const LOW_BITS: u64 = (1 << SHIFT) - 1;
+
+struct Slot<T> {
+    stamp: AtomicU64,
+    msg: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// The bounded ring flavour.
+pub(crate) struct Bounded<T> {
+    head: CachePadded<AtomicU64>,
+    tail: CachePadded<AtomicU64>,
+    slots: Box<[Slot<T>]>,
+    cap: u64,
+    one_lap: u64,
+}
+
+// SAFETY: messages of type `T` move between threads (so `T: Send`); all shared state is atomics
+// and slots whose access the stamps arbitrate (invariant 2).
+unsafe impl<T: Send> Send for Bounded<T> {}
+// SAFETY: as above; `&Bounded<T>` only moves `T` values, never shares `&T`.
+unsafe impl<T: Send> Sync for Bounded<T> {}
+
+impl<T> Bounded<T> {
+    /// An empty ring of `cap` slots.
+    ///
+    /// # Panics
+    /// If `cap` is 0 or above 2^40.
+    pub(crate) fn new(cap: usize) -> Self {
+        assert!(
+            cap > 0,
+            "segmq: a bounded queue needs a capacity of at least 1"
+        );
+        assert!(cap <= 1 << 40, "segmq: bounded capacity too large");
+        let cap = cap as u64;
+        let one_lap = (cap + 1).next_power_of_two();
+        let slots = (0..cap)
+            .map(|i| Slot {
+                stamp: AtomicU64::new(i),
+                msg: UnsafeCell::new(MaybeUninit::uninit()),
+            })
+            .collect();
+        Self {
+            head: CachePadded::new(AtomicU64::new(0)),
+            tail: CachePadded::new(AtomicU64::new(0)),
+            slots,
+            cap,
+            one_lap,
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.cap as usize
+    }
+
+    /// The position after `pos`.
+    #[inline]
+    fn next(&self, pos: u64) -> u64 {
+        let idx = pos & (self.one_lap - 1);
+        let lap = pos & !(self.one_lap - 1);
+        if idx + 1 < self.cap {
+            pos + 1
+        } else {
+            lap.wrapping_add(self.one_lap) & INDEX_MASK
+        }
+    }
+
+    /// Sequence number of a position (0, 1, 2, ... in claim order).
+    #[inline]
+    fn seq(&self, pos: u64) -> u64 {
+        (pos / self.one_lap) * self.cap + (pos & (self.one_lap - 1))
+    }
+
+    #[inline]
+    fn slot(&self, pos: u64) -> &Slot<T> {
+        // SAFETY: `pos & (one_lap - 1) < cap` for every position the ring produces.
+        unsafe {
+            self.slots
+                .get_unchecked((pos & (self.one_lap - 1)) as usize)
+        }
+    }
+
+    pub(crate) fn push(&self, value: T) -> Result<Pushed, PushError<T>> {
+        let backoff = Backoff::new();
+        // Relaxed: the slot's stamp (acquired below) is what licenses the write.
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        loop {
+            if tail & CLOSED != 0 {
+                return Err(PushError::Closed(value));
+            }
+            let pos = index(tail);
+            let slot = self.slot(pos);
+            // Acquire: pairs with the receiver's `Release` stamp store after it moved the old
+            // message out, so our write comes after its read.
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if stamp == pos {
+                let new = (self.next(pos) << SHIFT) | (tail & LOW_BITS);
+                // Success `Acquire`: reads the receiver waiter count released by
+                // `add_recv_waiter` (flavor/mod.rs). Failure: a reload.
+                match self.tail.compare_exchange_weak(
+                    tail,
+                    new,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: the stamp said empty and our CAS claimed the position
+                        // (invariant 2): nobody else touches the cell until we publish it.
+                        slot.msg
+                            .with_mut(|p| unsafe { p.write(MaybeUninit::new(value)) });
+                        // Release: publishes the message to the receiver's `Acquire` stamp load.
+                        slot.stamp.store(pos + 1, Ordering::Release);
+                        return Ok(Pushed {
+                            seq: self.seq(pos),
+                            wake_receiver: has_waiters(tail),
+                        });
+                    }
+                    Err(t) => {
+                        tail = t;
+                        backoff.spin();
+                    }
+                }
+            } else if stamp.wrapping_add(self.one_lap) & INDEX_MASK == pos + 1 {
+                // The slot still holds last lap's message: full, unless a receiver has
+                // claimed it meanwhile. Acquire: orders this load after our own `head`
+                // registration in program order (the re-check of a parking sender).
+                let head = self.head.load(Ordering::Acquire);
+                if index(head).wrapping_add(self.one_lap) & INDEX_MASK == pos {
+                    return Err(PushError::Full(value));
+                }
+                backoff.spin();
+                tail = self.tail.load(Ordering::Relaxed);
+            } else {
+                // Another sender is mid-claim on this lap: wait for it.
+                backoff.snooze();
+                tail = self.tail.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub(crate) fn pop(&self) -> Result<Popped<T>, PopError> {
+        let backoff = Backoff::new();
+        // Relaxed: the stamp (acquired below) licenses the read.
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let pos = index(head);
+            let slot = self.slot(pos);
+            // Acquire: pairs with the sender's `Release` stamp store after its write.
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if stamp == pos + 1 {
+                let new = (self.next(pos) << SHIFT) | (head & LOW_BITS);
+                // Success `AcqRel`: `Acquire` reads the sender waiter count released by
+                // `add_send_waiter`; `Release` keeps the head index we publish after the
+                // stamp check. Failure: a reload.
+                match self.head.compare_exchange_weak(
+                    head,
+                    new,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: the stamp said written and our CAS claimed the position.
+                        let value = slot.msg.with(|p| unsafe { p.read().assume_init() });
+                        // Release: hands the slot to the next lap's sender (its `Acquire`).
+                        slot.stamp.store(
+                            pos.wrapping_add(self.one_lap) & INDEX_MASK,
+                            Ordering::Release,
+                        );
+                        return Ok(Popped {
+                            seq: self.seq(pos),
+                            value,
+                            wake_sender: has_waiters(head),
+                        });
+                    }
+                    Err(h) => {
+                        head = h;
+                        backoff.spin();
+                    }
+                }
+            } else if stamp == pos {
+                // Not written yet: empty, unless a sender has claimed it meanwhile.
+                // Acquire: orders this load after our own `tail` registration in program
+                // order (the re-check of a parking receiver).
+                let tail = self.tail.load(Ordering::Acquire);
+                if index(tail) == pos {
+                    return Err(if tail & CLOSED != 0 {
+                        PopError::Closed
+                    } else {
+                        PopError::Empty
+                    });
+                }
+                backoff.snooze();
+                head = self.head.load(Ordering::Relaxed);
+            } else {
+                // Another receiver is mid-claim on this position: wait for it.
+                backoff.snooze();
+                head = self.head.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Adds one to the waiter field of `word` (a receiver on `tail`, a sender on `head`).
+    fn add_waiter(word: &AtomicU64) {
+        let mut current = word.load(Ordering::Relaxed);
+        loop {
+            if (current & WAITER_MASK) >> 1 == MAX_WAITERS {
+                too_many_waiters();
+            }
+            // Release: publishes the listener registered before this call to the party whose
+            // CAS on this word reads the count (its `Acquire`).
+            match word.compare_exchange_weak(
+                current,
+                current + WAITER,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(c) => current = c,
+            }
+        }
+    }
+
+    pub(crate) fn add_recv_waiter(&self) {
+        Self::add_waiter(&self.tail)
+    }
+
+    pub(crate) fn remove_recv_waiter(&self) {
+        // Relaxed: leaving only makes later senders skip a notification nobody needs.
+        self.tail.fetch_sub(WAITER, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_send_waiter(&self) {
+        Self::add_waiter(&self.head)
+    }
+
+    pub(crate) fn remove_send_waiter(&self) {
+        // Relaxed: as `remove_recv_waiter`.
+        self.head.fetch_sub(WAITER, Ordering::Relaxed);
+    }
+
+    pub(crate) fn close(&self) -> bool {
+        // SeqCst: rare; an RMW on `tail`, ordered against every push CAS.
+        self.tail.fetch_or(CLOSED, Ordering::SeqCst) & CLOSED == 0
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tail.load(Ordering::SeqCst) & CLOSED != 0
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        loop {
+            // SeqCst: a consistent snapshot of both ends; not a hot path.
+            let tail = index(self.tail.load(Ordering::SeqCst));
+            let head = index(self.head.load(Ordering::SeqCst));
+            if index(self.tail.load(Ordering::SeqCst)) == tail {
+                let hix = head & (self.one_lap - 1);
+                let tix = tail & (self.one_lap - 1);
+                return if hix < tix {
+                    (tix - hix) as usize
+                } else if hix > tix {
+                    (self.cap - hix + tix) as usize
+                } else if tail == head {
+                    0
+                } else {
+                    self.cap as usize
+                };
+            }
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        index(self.head.load(Ordering::SeqCst)) == index(self.tail.load(Ordering::SeqCst))
+    }
+}
+
+impl<T> Drop for Bounded<T> {
+    fn drop(&mut self) {
+        let head = index(self.head.load(Ordering::Relaxed));
+        let len = self.len() as u64;
+        let mut pos = head;
+        for _ in 0..len {
+            let slot = self.slot(pos);
+            // SAFETY: with `&mut self`, the `len` slots from `head` hold written, unread
+            // messages (invariant 1), each dropped once here.
+            slot.msg.with_mut(|p| unsafe { (*p).assume_init_drop() });
+            pos = self.next(pos);
+        }
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_and_empty_and_wrap() {
+        let q = Bounded::new(3);
+        for round in 0..10u64 {
+            for i in 0..3 {
+                assert_eq!(q.push(round * 3 + i).unwrap().seq, round * 3 + i);
+            }
+            assert!(matches!(q.push(99), Err(PushError::Full(99))));
+            assert_eq!(q.len(), 3);
+            for i in 0..3 {
+                assert_eq!(q.pop().unwrap().value, round * 3 + i);
+            }
+            assert_eq!(q.pop().unwrap_err(), PopError::Empty);
+            assert_eq!(q.len(), 0);
+        }
+    }
+
+    #[test]
+    fn capacity_one() {
+        let q = Bounded::new(1);
+        q.push(1).unwrap();
+        assert!(matches!(q.push(2), Err(PushError::Full(2))));
+        assert_eq!(q.pop().unwrap().value, 1);
+        q.push(3).unwrap();
+        assert!(q.close());
+        assert!(matches!(q.push(4), Err(PushError::Closed(4))));
+        assert_eq!(q.pop().unwrap().value, 3);
+        assert_eq!(q.pop().unwrap_err(), PopError::Closed);
+    }
+
+    #[test]
+    #[should_panic(expected = "capacity of at least 1")]
+    fn capacity_zero_panics() {
+        let _ = Bounded::<u8>::new(0);
+    }
+
+    #[test]
+    fn sender_waiters_are_reported_to_receivers() {
+        let q = Bounded::new(2);
+        q.push(1).unwrap();
+        assert!(!q.pop().unwrap().wake_sender);
+        q.push(2).unwrap();
+        q.add_send_waiter();
+        assert!(q.pop().unwrap().wake_sender);
+        q.remove_send_waiter();
+    }
+}

@@ -1,0 +1,242 @@
+//! `Queue::bounded(n)`: behaviour at the bound, a `VecDeque` model test, exactly-once stress.
+#![cfg(not(feature = "loom"))]
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use segmq::{Queue, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
+
+const STRESS: usize = if cfg!(debug_assertions) {
+    100_000
+} else {
+    1_000_000
+};
+
+#[test]
+#[should_panic(expected = "capacity of at least 1")]
+fn capacity_zero_is_refused() {
+    let _ = Queue::<u8>::bounded(0);
+}
+
+#[test]
+fn full_then_room() {
+    let q = Queue::bounded(3);
+    for i in 0..3 {
+        q.try_send(i).unwrap();
+    }
+    assert_eq!(q.try_send(3), Err(TrySendError::Full(3)));
+    assert_eq!(
+        q.send_timeout(3, Duration::from_millis(5)),
+        Err(SendTimeoutError::Timeout(3))
+    );
+    assert_eq!(q.len(), 3);
+    assert_eq!(q.recv(), Ok(0));
+    q.try_send(3).unwrap();
+    assert_eq!(q.try_iter().collect::<Vec<_>>(), [1, 2, 3]);
+}
+
+#[test]
+fn close_wakes_a_blocked_sender_and_returns_its_message() {
+    let q = Queue::bounded(1);
+    q.send(1).unwrap();
+    let sender = {
+        let q = q.clone();
+        thread::spawn(move || q.send(2))
+    };
+    // The sender is blocked or about to block; close must release it either way.
+    q.close();
+    assert_eq!(sender.join().unwrap(), Err(SendError(2)));
+    assert_eq!(q.recv(), Ok(1));
+    assert_eq!(q.try_recv(), Err(TryRecvError::Closed));
+}
+
+#[test]
+fn dropped_send_future_loses_nothing_and_strands_nothing() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::Context;
+
+    let drops = Arc::new(AtomicUsize::new(0));
+    struct Counted(u32, Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let q = Queue::bounded(1);
+    q.send(Counted(0, drops.clone())).unwrap();
+    let mut fut = Box::pin(q.send_async(Counted(1, drops.clone())));
+    let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+    assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+    // A blocking sender waits too; a receive notifies the future first, which is then dropped:
+    // the notification must pass to the blocking sender.
+    let sender = {
+        let q = q.clone();
+        let drops = drops.clone();
+        thread::spawn(move || q.send(Counted(2, drops)).is_ok())
+    };
+    assert_eq!(q.recv().unwrap().0, 0);
+    drop(fut); // drops message 1 with it
+    assert!(sender.join().unwrap());
+    assert_eq!(q.recv().unwrap().0, 2);
+    assert_eq!(drops.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn drops_queued_messages_with_the_last_handle() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let q = Queue::bounded(4);
+    let send = |n| (0..n).for_each(|_| q.try_send(Counted(drops.clone())).unwrap());
+    let recv = |n| (0..n).for_each(|_| drop(q.try_recv().unwrap()));
+    send(4);
+    recv(2);
+    send(2);
+    recv(3);
+    send(3); // the ring has wrapped: 9 sent, 5 received, 4 queued
+    assert!(q.try_send(Counted(drops.clone())).is_err()); // full: refused one, dropped here
+    assert_eq!(drops.load(Ordering::SeqCst), 6);
+    drop(q);
+    assert_eq!(drops.load(Ordering::SeqCst), 10);
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    TrySend,
+    SendTimeout,
+    TryRecv,
+    RecvTimeout,
+    Close,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(debug_assertions) { 256 } else { 2048 }))]
+
+    #[test]
+    fn matches_a_bounded_vecdeque(
+        cap in 1usize..6,
+        ops in proptest::collection::vec(prop_oneof![
+            4 => Just(Op::TrySend), 1 => Just(Op::SendTimeout),
+            4 => Just(Op::TryRecv), 1 => Just(Op::RecvTimeout), 1 => Just(Op::Close),
+        ], 0..300),
+    ) {
+        let q = Queue::bounded(cap);
+        let mut model = VecDeque::new();
+        let mut closed = false;
+        for (n, op) in ops.into_iter().enumerate() {
+            match op {
+                Op::TrySend => match q.try_send(n) {
+                    Ok(()) => { prop_assert!(!closed && model.len() < cap); model.push_back(n); }
+                    Err(TrySendError::Full(m)) => { prop_assert!(!closed && model.len() == cap); prop_assert_eq!(m, n); }
+                    Err(TrySendError::Closed(m)) => { prop_assert!(closed); prop_assert_eq!(m, n); }
+                },
+                Op::SendTimeout => match q.send_timeout(n, Duration::from_micros(50)) {
+                    Ok(()) => { prop_assert!(!closed && model.len() < cap); model.push_back(n); }
+                    Err(SendTimeoutError::Timeout(m)) => { prop_assert!(!closed && model.len() == cap); prop_assert_eq!(m, n); }
+                    Err(SendTimeoutError::Closed(m)) => { prop_assert!(closed); prop_assert_eq!(m, n); }
+                },
+                Op::TryRecv => match q.try_recv() {
+                    Ok(m) => prop_assert_eq!(Some(m), model.pop_front()),
+                    Err(TryRecvError::Empty) => prop_assert!(model.is_empty() && !closed),
+                    Err(TryRecvError::Closed) => prop_assert!(model.is_empty() && closed),
+                },
+                Op::RecvTimeout => match q.recv_timeout(Duration::from_micros(50)) {
+                    Ok(m) => prop_assert_eq!(Some(m), model.pop_front()),
+                    Err(RecvTimeoutError::Timeout) => prop_assert!(model.is_empty() && !closed),
+                    Err(RecvTimeoutError::Closed) => prop_assert!(model.is_empty() && closed),
+                },
+                Op::Close => { prop_assert_eq!(q.close(), !closed); closed = true; }
+            }
+            prop_assert_eq!(q.len(), model.len());
+        }
+    }
+}
+
+/// Which call a thread uses for each message.
+fn send_mixed(q: &Queue<(usize, usize)>, p: usize, i: usize) {
+    let msg = (p, i);
+    match i % 3 {
+        0 => q.send(msg).unwrap(),
+        1 => {
+            let mut msg = msg;
+            loop {
+                match q.send_timeout(msg, Duration::from_micros(100)) {
+                    Ok(()) => break,
+                    Err(SendTimeoutError::Timeout(m)) => msg = m,
+                    Err(SendTimeoutError::Closed(_)) => panic!("closed early"),
+                }
+            }
+        }
+        _ => futures_executor::block_on(q.send_async(msg)).unwrap(),
+    }
+}
+
+fn recv_mixed(q: &Queue<(usize, usize)>, step: usize) -> Option<Option<(usize, usize)>> {
+    match step % 3 {
+        0 => Some(q.recv().ok()),
+        1 => match q.recv_timeout(Duration::from_micros(100)) {
+            Ok(m) => Some(Some(m)),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Closed) => Some(None),
+        },
+        _ => Some(futures_executor::block_on(q.recv_async()).ok()),
+    }
+}
+
+/// Capacities 1, 2 and 1024; 3 producers and 3 consumers (more threads than cores) mixing
+/// blocking, timeout and async calls: exactly-once, per-producer FIFO.
+#[test]
+fn mpmc_exactly_once_for_small_and_large_capacities() {
+    for cap in [1, 2, 1024] {
+        let total = if cap < 1024 { STRESS / 10 } else { STRESS };
+        let per = total / 3;
+        let q = Queue::bounded(cap);
+        let consumers: Vec<_> = (0..3)
+            .map(|c| {
+                let q = q.clone();
+                thread::spawn(move || {
+                    let mut got = Vec::new();
+                    let mut step = c;
+                    loop {
+                        step += 1;
+                        match recv_mixed(&q, step) {
+                            Some(Some(m)) => got.push(m),
+                            Some(None) => return got,
+                            None => {}
+                        }
+                    }
+                })
+            })
+            .collect();
+        let producers: Vec<_> = (0..3)
+            .map(|p| {
+                let q = q.clone();
+                thread::spawn(move || (0..per).for_each(|i| send_mixed(&q, p, i)))
+            })
+            .collect();
+        producers.into_iter().for_each(|p| p.join().unwrap());
+        q.close();
+        let mut seen = HashSet::new();
+        for c in consumers {
+            let mut last = [None; 3];
+            for (p, i) in c.join().unwrap() {
+                assert!(
+                    last[p].map_or(true, |l| l < i),
+                    "FIFO per producer (cap {cap})"
+                );
+                last[p] = Some(i);
+                assert!(seen.insert((p, i)), "duplicate (cap {cap})");
+            }
+        }
+        assert_eq!(seen.len(), 3 * per, "lost messages (cap {cap})");
+    }
+}
