@@ -119,7 +119,25 @@ fn mq(c: &mut Criterion) {
 // after merge of batch: a "batch64" group comparing `segmq_batch_spsc(64, n)` (support/mod.rs)
 // with `mpmc::<Segmq>(1, 1, n)` and, once bounded exists, the same on `Queue::bounded(1024)`.
 
+/// The checks must bite: a run that loses or duplicates a message must panic.
+fn checks_bite() {
+    let lost = Tally::of_range(9);
+    // 4 received twice and 3 never: the count is right, the checksum is not.
+    let mut duplicated = Tally::of_range(10);
+    duplicated.sum = duplicated.sum.wrapping_sub(mix(3)).wrapping_add(mix(4));
+    for bad in [lost, duplicated] {
+        let caught = std::panic::catch_unwind(|| bad.check(10, "deliberately wrong"));
+        assert!(caught.is_err(), "Tally::check accepted a wrong tally");
+    }
+}
+
 fn main() {
+    if criterion_test_mode() {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        checks_bite();
+        std::panic::set_hook(hook);
+    }
     let mut c = Criterion::default().configure_from_args();
     unbounded(&mut c);
     bounded(&mut c);

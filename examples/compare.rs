@@ -1,15 +1,15 @@
 //! Side-by-side comparison of segmq with the article's actor design and the best Rust channels.
 //!
 //! ```sh
-//! cargo run --release --example compare [--quick|--full] [filter]
+//! cargo run --release --example compare [--quick|--full] [filter...]
 //! ```
 //!
 //! Runs the main workloads of `benches/support` (shared with the criterion benches), takes the
 //! median of several short runs per cell, prints one table per workload with ratios against the
 //! baselines (the actor design, crossbeam-channel, kanal; `x2.0` = twice as fast as that
 //! baseline, for throughput and latency alike), and writes `target/segmq-compare/report.md` and
-//! `target/segmq-compare/throughput.svg`. `filter` keeps the workloads (or `workload/impl`
-//! cells) whose name contains it. The default mode takes well under a minute on 2 cores.
+//! `target/segmq-compare/throughput.svg`. Each `filter` keeps the workloads (or `workload/impl`
+//! cells) whose name contains it, e.g. `spsc burst/segmq`. The default mode takes well under a minute on 2 cores.
 //!
 //! Every run checks count and checksum of what was received and panics on a mismatch.
 //! A counting global allocator (switched on only around the burst memory probes) reports the
@@ -272,27 +272,28 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 struct Runner {
     mode: Mode,
-    filter: Option<String>,
+    /// Keep what matches any of these (all if empty).
+    filters: Vec<String>,
     sections: Vec<Section>,
     started: Instant,
 }
 
 impl Runner {
     fn wants_section(&self, title: &str) -> bool {
-        match &self.filter {
-            None => true,
-            Some(f) => title.contains(f.as_str()) || f.starts_with(&format!("{title}/")),
-        }
+        self.filters.is_empty()
+            || self
+                .filters
+                .iter()
+                .any(|f| title.contains(f.as_str()) || f.starts_with(&format!("{title}/")))
     }
 
     fn wants_cell(&self, title: &str, name: &str) -> bool {
-        match &self.filter {
-            None => true,
-            Some(f) => {
-                let cell = format!("{title}/{name}");
-                title.contains(f.as_str()) || cell.contains(f.as_str())
-            }
-        }
+        let cell = format!("{title}/{name}");
+        self.filters.is_empty()
+            || self
+                .filters
+                .iter()
+                .any(|f| title.contains(f.as_str()) || cell.contains(f.as_str()))
     }
 
     /// Median of `runs` calls of `f`, or `None` if filtered out.
@@ -429,8 +430,8 @@ fn burst_row<C: Chan>(r: &Runner, s: &mut Section) {
 }
 
 fn burst_section(r: &mut Runner) {
-    let title = "burst (1 thread: push N, pop N)";
-    if !r.wants_section("burst") && !r.wants_section(title) {
+    let title = "burst";
+    if !r.wants_section(title) {
         return;
     }
     let mut s = Section::new(
@@ -685,25 +686,25 @@ fn write_svg(r: &Runner, path: &std::path::Path) -> Result<(), Box<dyn std::erro
 
 fn main() {
     let mut mode = DEFAULT;
-    let mut filter = None;
+    let mut filters = Vec::new();
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--quick" => mode = QUICK,
             "--full" => mode = FULL,
             "-h" | "--help" => {
-                println!("usage: compare [--quick|--full] [filter]");
+                println!("usage: compare [--quick|--full] [filter...]");
                 return;
             }
             a if a.starts_with('-') => {
-                eprintln!("unknown option {a}; usage: compare [--quick|--full] [filter]");
+                eprintln!("unknown option {a}; usage: compare [--quick|--full] [filter...]");
                 std::process::exit(2);
             }
-            a => filter = Some(a.to_owned()),
+            a => filters.push(a.to_owned()),
         }
     }
     let mut r = Runner {
         mode,
-        filter,
+        filters,
         sections: Vec::new(),
         started: Instant::now(),
     };
