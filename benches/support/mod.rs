@@ -14,7 +14,7 @@ pub mod actor;
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -111,7 +111,7 @@ pub trait Chan: 'static {
     fn recv(rx: &Self::Rx) -> Option<Msg>;
     /// Another consumer handle (only called when `MPMC`).
     fn clone_rx(rx: &Self::Rx) -> Self::Rx;
-    /// Closes the queue, given the coordinator's producer handle after every producer is done
+    /// Closes the queue, given the last producer handle once every other producer is done
     /// (for channels that close when the last sender drops, dropping it is the close).
     fn close(tx: Self::Tx) {
         drop(tx);
@@ -336,10 +336,13 @@ pub fn slow_n(n: u64) -> u64 {
     (n / 20).max(1000).min(n)
 }
 
-/// The measured span of a run: from the earliest producer start to the latest receive.
+/// The measured span of a run: from the earliest producer start to the latest consumer end.
 ///
-/// Taken by the threads themselves, not by the coordinator: on an oversubscribed machine the
-/// coordinator may wake from the start barrier after the work is done.
+/// Taken by the threads themselves, not by a coordinator: on an oversubscribed machine a
+/// coordinator may wake from the start barrier after the work is done, or close the queue late.
+/// So the last producer to finish closes the queue, and each consumer reads the clock once,
+/// when its receive loop ends (a clock read per message would cost about as much as a
+/// hand-off and flatten every difference).
 fn span(
     starts: impl IntoIterator<Item = Instant>,
     ends: impl IntoIterator<Item = Instant>,
@@ -349,8 +352,25 @@ fn span(
     end.saturating_duration_since(start)
 }
 
-/// `producers` threads send `0..n` between them, `consumers` threads receive until the queue is
-/// closed. Returns the time from the first producer's start to the last message received.
+/// Splits `0..n` into `producers` ranges, each with its own producer handle (the original
+/// handle goes to the last one, so no handle stays behind to keep the queue open).
+fn producer_ranges<Tx: Clone>(tx: Tx, producers: usize, n: u64) -> Vec<(Tx, u64, u64)> {
+    let per = n / producers as u64;
+    let mut txs: Vec<Tx> = (1..producers).map(|_| tx.clone()).collect();
+    txs.push(tx);
+    txs.into_iter()
+        .enumerate()
+        .map(|(p, tx)| {
+            let lo = p as u64 * per;
+            let hi = if p + 1 == producers { n } else { lo + per };
+            (tx, lo, hi)
+        })
+        .collect()
+}
+
+/// `producers` threads send `0..n` between them (the last one to finish closes the queue),
+/// `consumers` threads receive until the queue is closed. Returns the time from the first
+/// producer's start to the last consumer's end.
 pub fn mpmc<C: Chan>(producers: usize, consumers: usize, n: u64) -> Duration {
     assert!(consumers == 1 || C::MPMC, "{} is single-consumer", C::NAME);
     let (tx, rx) = C::new(consumers);
@@ -364,31 +384,29 @@ pub fn mpmc<C: Chan>(producers: usize, consumers: usize, n: u64) -> Duration {
             thread::spawn(move || {
                 start.wait();
                 let mut t = Tally::default();
-                let mut last = Instant::now();
                 while let Some(v) = C::recv(&rx) {
                     t.add(v);
-                    last = Instant::now();
                 }
-                (t, last)
+                (t, Instant::now())
             })
         })
         .collect();
-    let per = n / producers as u64;
-    let producer_threads: Vec<_> = (0..producers as u64)
-        .map(|p| {
-            let tx = tx.clone();
+    let remaining = Arc::new(AtomicUsize::new(producers));
+    let producer_threads: Vec<_> = producer_ranges(tx, producers, n)
+        .into_iter()
+        .map(|(tx, lo, hi)| {
             let start = Arc::clone(&start);
-            let lo = p * per;
-            let hi = if p + 1 == producers as u64 {
-                n
-            } else {
-                lo + per
-            };
+            let remaining = Arc::clone(&remaining);
             thread::spawn(move || {
                 start.wait();
                 let t0 = Instant::now();
                 for v in lo..hi {
                     C::send(&tx, v);
+                }
+                if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    C::close(tx);
+                } else {
+                    drop(tx);
                 }
                 t0
             })
@@ -399,13 +417,12 @@ pub fn mpmc<C: Chan>(producers: usize, consumers: usize, n: u64) -> Duration {
         .into_iter()
         .map(|p| p.join().expect("producer panicked"))
         .collect();
-    C::close(tx);
     let mut total = Tally::default();
     let mut ends = Vec::with_capacity(consumers);
     for c in consumer_threads {
-        let (t, last) = c.join().expect("consumer panicked");
+        let (t, end) = c.join().expect("consumer panicked");
         total.merge(t);
-        ends.push(last);
+        ends.push(end);
     }
     total.check(n, C::NAME);
     span(starts, ends)
@@ -761,7 +778,8 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// Async MPMC: `producers` tasks send `0..n`, `consumers` tasks receive until closed.
+/// Async MPMC: `producers` tasks send `0..n` (the last one to finish closes the queue),
+/// `consumers` tasks receive until closed; timed as [`mpmc`].
 pub fn async_mpmc<C: AsyncChan>(
     rt: &tokio::runtime::Runtime,
     producers: usize,
@@ -778,29 +796,27 @@ pub fn async_mpmc<C: AsyncChan>(
             .map(|mut rx| {
                 tokio::spawn(async move {
                     let mut t = Tally::default();
-                    let mut last = Instant::now();
                     while let Some(v) = C::recv(&mut rx).await {
                         t.add(v);
-                        last = Instant::now();
                     }
-                    (t, last)
+                    (t, Instant::now())
                 })
             })
             .collect();
-        let per = n / producers as u64;
-        let producer_tasks: Vec<_> = (0..producers as u64)
-            .map(|p| {
-                let tx = tx.clone();
-                let lo = p * per;
-                let hi = if p + 1 == producers as u64 {
-                    n
-                } else {
-                    lo + per
-                };
+        let remaining = Arc::new(AtomicUsize::new(producers));
+        let producer_tasks: Vec<_> = producer_ranges(tx, producers, n)
+            .into_iter()
+            .map(|(tx, lo, hi)| {
+                let remaining = Arc::clone(&remaining);
                 tokio::spawn(async move {
                     let t0 = Instant::now();
                     for v in lo..hi {
                         C::send(&tx, v).await;
+                    }
+                    if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                        C::close(tx);
+                    } else {
+                        drop(tx);
                     }
                     t0
                 })
@@ -810,13 +826,12 @@ pub fn async_mpmc<C: AsyncChan>(
         for p in producer_tasks {
             starts.push(p.await.expect("producer task panicked"));
         }
-        C::close(tx);
         let mut total = Tally::default();
         let mut ends = Vec::with_capacity(consumers);
         for c in consumer_tasks {
-            let (t, last) = c.await.expect("consumer task panicked");
+            let (t, end) = c.await.expect("consumer task panicked");
             total.merge(t);
-            ends.push(last);
+            ends.push(end);
         }
         (span(starts, ends), total)
     });
