@@ -247,6 +247,10 @@ struct Seen {
     ok: Vec<(u64, u64, u32)>,
     /// `(token, msg id, attempt)` of each message given to a recording dead-letter handler.
     dead: Vec<(u64, u64, u32)>,
+    /// Handler calls that returned `Err`.
+    failed_calls: u64,
+    /// Handler calls that panicked.
+    panicked_calls: u64,
     /// Broken invariants seen inside handlers (asserting there would only be caught).
     errors: Vec<String>,
 }
@@ -467,8 +471,14 @@ impl Run {
                         lock_seen(&sink).ok.push((m.data.token(), m.id, attempt));
                         Ok(())
                     }
-                    Step::Err | Step::SleepErr(_) => Err("planned failure"),
-                    Step::Panic => planted_panic(),
+                    Step::Err | Step::SleepErr(_) => {
+                        lock_seen(&sink).failed_calls += 1;
+                        Err("planned failure")
+                    }
+                    Step::Panic => {
+                        lock_seen(&sink).panicked_calls += 1;
+                        planted_panic()
+                    }
                 }
             });
         // Every error that applies (the order segmq checks them in is not part of the contract).
@@ -790,6 +800,23 @@ fn account(s: &JobSlot, n: &str, leftovers_allowed: bool, qr: &segmq::QueueRepor
     assert_eq!(st.dead_lettered, dead, "{n}: stats.dead_lettered");
     assert_eq!(st.left, s.left.len() as u64, "{n}: stats.left");
     assert_eq!(st.depth, 0, "{n}: stats.depth after stop");
+    assert_eq!(
+        st.published,
+        s.published.len() as u64,
+        "{n}: stats.published"
+    );
+    assert_eq!(st.failed, seen.failed_calls, "{n}: stats.failed");
+    assert_eq!(st.panicked, seen.panicked_calls, "{n}: stats.panicked");
+    // Each failed call is retried, dead-lettered, or (past a stop deadline) left.
+    let failures = seen.failed_calls + seen.panicked_calls;
+    assert!(
+        st.retried + dead <= failures,
+        "{n}: retried {} + dead {dead} > {failures}",
+        st.retried
+    );
+    if !leftovers_allowed {
+        assert_eq!(st.retried + dead, failures, "{n}: stats.retried");
+    }
     assert_eq!(st.workers, 0, "{n}: workers after stop");
     assert_eq!(qr.handled_ok, st.handled_ok, "{n}: report.handled_ok");
     assert_eq!(
