@@ -18,7 +18,12 @@ where
         builder.preemption_bound = Some(2);
     }
     // Spin-waits (a receiver waiting for a slot's write) yield once per branch.
-    builder.max_branches = builder.max_branches.max(10_000);
+    builder.max_branches = builder.max_branches.max(
+        std::env::var("SEGMQ_LOOM_BRANCHES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10_000),
+    );
     builder.check(f);
 }
 

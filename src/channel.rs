@@ -31,7 +31,7 @@ use std::time::Instant;
 use crate::error::{RecvError, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::flavor::{Flavor, PopError, PushError};
 use crate::sync::event::{Event, Listener};
-use crate::sync::Backoff;
+use crate::sync::{AtomicUsize, Backoff, Ordering};
 
 /// The shared state behind every handle of one queue.
 pub(crate) struct Channel<T> {
@@ -40,6 +40,10 @@ pub(crate) struct Channel<T> {
     recv_ops: Event,
     /// Senders waiting for room (or close). Unused by the unbounded flavour.
     send_ops: Event,
+    /// Live `Sender` handles (`crate::handles`); unused by `Queue`.
+    pub(crate) senders: AtomicUsize,
+    /// Live `Receiver` handles (`crate::handles`); unused by `Queue`.
+    pub(crate) receivers: AtomicUsize,
 }
 
 impl<T> Channel<T> {
@@ -48,6 +52,8 @@ impl<T> Channel<T> {
             flavor,
             recv_ops: Event::new(),
             send_ops: Event::new(),
+            senders: AtomicUsize::new(0),
+            receivers: AtomicUsize::new(0),
         }
     }
 
@@ -93,13 +99,82 @@ impl<T> Channel<T> {
         closed_now
     }
 
+    /// Pushes all of `src` without waiting, a run of slots per claim; stops on full or closed
+    /// with the rest still in `src`. Wakes as many parked receivers as messages went in (at
+    /// most as many as are parked).
+    pub(crate) fn try_send_batch(
+        &self,
+        src: &mut std::vec::IntoIter<T>,
+    ) -> Result<(), PushError<()>> {
+        while src.len() > 0 {
+            let pushed = self.flavor.push_some(src)?;
+            if pushed.wake_receivers > 0 {
+                self.recv_ops.notify_more(pushed.wake_receivers);
+            }
+        }
+        Ok(())
+    }
+
+    /// Pops up to `max` messages without waiting, appending them to `out`; `Ok(0)` only when
+    /// `max == 0`. Wakes as many parked senders as slots were freed (at most as many as are
+    /// parked).
+    pub(crate) fn try_recv_batch(
+        &self,
+        out: &mut Vec<T>,
+        max: usize,
+    ) -> Result<usize, TryRecvError> {
+        let mut taken = 0;
+        while taken < max {
+            match self.flavor.pop_some(max - taken, out) {
+                Ok(popped) => {
+                    taken += popped.count;
+                    if popped.wake_senders > 0 {
+                        self.send_ops.notify_more(popped.wake_senders);
+                    }
+                }
+                Err(_) if taken > 0 => break,
+                Err(PopError::Empty) => return Err(TryRecvError::Empty),
+                Err(PopError::Closed) => return Err(TryRecvError::Closed),
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Closes the queue and drops every message in it now (the last receiver is gone: nobody
+    /// will take them). A sender that claimed a slot before the close finishes its write and
+    /// `pop` waits for it, so the drain ends with an empty queue. Returns how many were dropped.
+    pub(crate) fn discard_all(&self) -> usize {
+        self.close();
+        let mut dropped = 0;
+        while let Ok(popped) = self.flavor.pop() {
+            drop(popped);
+            dropped += 1;
+        }
+        dropped
+    }
+
+    /// Counts one more handle in `count`.
+    pub(crate) fn acquire_handle(count: &AtomicUsize) {
+        // Relaxed: a new handle is made from an existing one, which keeps the count above 0
+        // meanwhile; nothing is published through the count (as `Arc::clone`).
+        count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one handle less in `count`; `true` if it was the last one.
+    pub(crate) fn release_handle(count: &AtomicUsize) -> bool {
+        // AcqRel: the last handle's owner sees every other handle's operations as done before
+        // it closes the queue (as `Arc::drop`).
+        count.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
     /// One `try_recv` as a poll-loop step: `Some` when the operation is over.
     fn recv_step(&self) -> Option<Result<(u64, T), RecvError>> {
-        match self.try_recv() {
-            Ok(m) => Some(Ok(m)),
-            Err(TryRecvError::Closed) => Some(Err(RecvError)),
-            Err(TryRecvError::Empty) => None,
-        }
+        finished_recv(self.try_recv())
+    }
+
+    /// One `try_recv_batch` as a poll-loop step.
+    fn recv_batch_step(&self, out: &mut Vec<T>, max: usize) -> Option<Result<usize, RecvError>> {
+        finished_recv(self.try_recv_batch(out, max))
     }
 
     /// Blocking receive, until a message, closed-and-empty, or `deadline`.
@@ -107,29 +182,50 @@ impl<T> Channel<T> {
         &self,
         deadline: Option<Instant>,
     ) -> Result<(u64, T), RecvTimeoutError> {
-        if let Some(done) = self.recv_step() {
+        self.wait_recv(deadline, || self.recv_step())
+    }
+
+    /// Blocking batch receive: waits for at least one message (or closed-and-empty, or
+    /// `deadline`), then takes up to `max` without waiting.
+    pub(crate) fn recv_batch_blocking(
+        &self,
+        out: &mut Vec<T>,
+        max: usize,
+        deadline: Option<Instant>,
+    ) -> Result<usize, RecvTimeoutError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        self.wait_recv(deadline, || self.recv_batch_step(out, max))
+    }
+
+    /// The receive side of the poll loop for blocking calls: spin briefly, then park.
+    fn wait_recv<R>(
+        &self,
+        deadline: Option<Instant>,
+        mut step: impl FnMut() -> Option<Result<R, RecvError>>,
+    ) -> Result<R, RecvTimeoutError> {
+        if let Some(done) = step() {
             return done.map_err(RecvTimeoutError::from);
         }
         // A message is often only a few hundred nanoseconds away: spin briefly before parking.
         let backoff = Backoff::new();
         while !backoff.is_completed() {
             backoff.snooze();
-            if let Some(done) = self.recv_step() {
+            if let Some(done) = step() {
                 return done.map_err(RecvTimeoutError::from);
             }
         }
         let mut waiter = Waiter::new();
         let result = loop {
-            if let Some(done) = waiter.attempt(
-                &self.recv_ops,
-                || self.flavor.add_recv_waiter(),
-                || self.recv_step(),
-            ) {
+            if let Some(done) =
+                waiter.attempt(&self.recv_ops, || self.flavor.add_recv_waiter(), &mut step)
+            {
                 break done.map_err(RecvTimeoutError::from);
             }
             if !waiter.wait_blocking(deadline) {
                 // Timed out: one last look, so a message that arrived at the deadline is taken.
-                break match self.recv_step() {
+                break match step() {
                     Some(done) => done.map_err(RecvTimeoutError::from),
                     None => Err(RecvTimeoutError::Timeout),
                 };
@@ -145,12 +241,33 @@ impl<T> Channel<T> {
         waiter: &mut Waiter,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(u64, T), RecvError>> {
+        self.poll_recv_with(waiter, cx, || self.recv_step())
+    }
+
+    /// Async batch receive step (see [`recv_batch_blocking`](Self::recv_batch_blocking)).
+    pub(crate) fn poll_recv_batch(
+        &self,
+        out: &mut Vec<T>,
+        max: usize,
+        waiter: &mut Waiter,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<usize, RecvError>> {
+        if max == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        self.poll_recv_with(waiter, cx, || self.recv_batch_step(out, max))
+    }
+
+    fn poll_recv_with<R>(
+        &self,
+        waiter: &mut Waiter,
+        cx: &mut Context<'_>,
+        mut step: impl FnMut() -> Option<Result<R, RecvError>>,
+    ) -> Poll<Result<R, RecvError>> {
         loop {
-            if let Some(done) = waiter.attempt(
-                &self.recv_ops,
-                || self.flavor.add_recv_waiter(),
-                || self.recv_step(),
-            ) {
+            if let Some(done) =
+                waiter.attempt(&self.recv_ops, || self.flavor.add_recv_waiter(), &mut step)
+            {
                 waiter.finish(|| self.flavor.remove_recv_waiter());
                 return Poll::Ready(done);
             }
@@ -181,25 +298,43 @@ impl<T> Channel<T> {
         deadline: Option<Instant>,
     ) -> Result<u64, SendTimeoutError<T>> {
         let mut slot = Some(msg);
-        if let Some(done) = self.send_step(&mut slot) {
-            return done;
+        match self.wait_send(deadline, || self.send_step(&mut slot)) {
+            Some(done) => done,
+            None => Err(SendTimeoutError::Timeout(
+                slot.take().expect("message kept while waiting"),
+            )),
+        }
+    }
+
+    /// Blocking batch send: pushes all of `src`, waiting for room as needed (bounded flavour);
+    /// stops on close with the rest in `src`.
+    pub(crate) fn send_batch_blocking(&self, src: &mut std::vec::IntoIter<T>) -> Result<(), ()> {
+        let done = self.wait_send(None, || match self.try_send_batch(src) {
+            Ok(()) => Some(Ok(())),
+            Err(PushError::Closed(())) => Some(Err(())),
+            Err(PushError::Full(())) => None,
+        });
+        done.expect("no deadline")
+    }
+
+    /// The send side of the poll loop for blocking calls; `None` if `deadline` passed.
+    fn wait_send<R>(
+        &self,
+        deadline: Option<Instant>,
+        mut step: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        if let Some(done) = step() {
+            return Some(done);
         }
         let mut waiter = Waiter::new();
         let result = loop {
-            if let Some(done) = waiter.attempt(
-                &self.send_ops,
-                || self.flavor.add_send_waiter(),
-                || self.send_step(&mut slot),
-            ) {
-                break done;
+            if let Some(done) =
+                waiter.attempt(&self.send_ops, || self.flavor.add_send_waiter(), &mut step)
+            {
+                break Some(done);
             }
             if !waiter.wait_blocking(deadline) {
-                break match self.send_step(&mut slot) {
-                    Some(done) => done,
-                    None => Err(SendTimeoutError::Timeout(
-                        slot.take().expect("message kept while waiting"),
-                    )),
-                };
+                break step();
             }
         };
         waiter.finish(|| self.flavor.remove_send_waiter());
@@ -236,6 +371,15 @@ impl<T> Channel<T> {
     /// Leaves the receive waiter count if `waiter` joined it (for `Drop` of futures/streams).
     pub(crate) fn cancel_recv(&self, waiter: &mut Waiter) {
         waiter.finish(|| self.flavor.remove_recv_waiter());
+    }
+}
+
+/// Maps a non-waiting receive to a poll-loop step: `None` means "empty, wait".
+fn finished_recv<R>(result: Result<R, TryRecvError>) -> Option<Result<R, RecvError>> {
+    match result {
+        Ok(r) => Some(Ok(r)),
+        Err(TryRecvError::Closed) => Some(Err(RecvError)),
+        Err(TryRecvError::Empty) => None,
     }
 }
 

@@ -104,6 +104,55 @@ impl<T> From<SendError<T>> for SendTimeoutError<T> {
     }
 }
 
+/// Why a batch send stopped before the end: the queue was closed, or (for
+/// [`try_send_batch`](crate::Queue::try_send_batch)) full. The messages that were not accepted
+/// come back, in order; those before them were accepted.
+///
+/// ```
+/// use segmq::Queue;
+/// let q = Queue::bounded(2);
+/// let err = q.try_send_batch([1, 2, 3, 4]).unwrap_err();
+/// assert!(err.is_full());
+/// assert_eq!(err.accepted(), 2);
+/// assert_eq!(err.into_rest(), [3, 4]);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct SendBatchError<T> {
+    accepted: usize,
+    rest: Vec<T>,
+    full: bool,
+}
+
+impl<T> SendBatchError<T> {
+    pub(crate) fn new(accepted: usize, rest: Vec<T>, full: bool) -> Self {
+        Self {
+            accepted,
+            rest,
+            full,
+        }
+    }
+    /// How many messages of the batch were accepted (the first ones, in order).
+    pub fn accepted(&self) -> usize {
+        self.accepted
+    }
+    /// The messages that were not accepted, in batch order.
+    pub fn rest(&self) -> &[T] {
+        &self.rest
+    }
+    /// Gives back the messages that were not accepted, in batch order.
+    pub fn into_rest(self) -> Vec<T> {
+        self.rest
+    }
+    /// Whether the queue was full (only [`try_send_batch`](crate::Queue::try_send_batch)).
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+    /// Whether the queue was closed.
+    pub fn is_closed(&self) -> bool {
+        !self.full
+    }
+}
+
 /// The queue is closed and every accepted message has been received.
 ///
 /// ```
@@ -225,6 +274,28 @@ impl<T> fmt::Display for SendTimeoutError<T> {
     }
 }
 
+impl<T> fmt::Debug for SendBatchError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendBatchError")
+            .field("reason", &if self.full { "Full" } else { "Closed" })
+            .field("accepted", &self.accepted)
+            .field("rejected", &self.rest.len())
+            .finish()
+    }
+}
+
+impl<T> fmt::Display for SendBatchError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sending a batch on a {} queue: {} accepted, {} given back",
+            if self.full { "full" } else { "closed" },
+            self.accepted,
+            self.rest.len()
+        )
+    }
+}
+
 impl fmt::Display for RecvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("receiving on a closed and empty queue")
@@ -252,6 +323,7 @@ impl fmt::Display for RecvTimeoutError {
 impl<T> Error for SendError<T> {}
 impl<T> Error for TrySendError<T> {}
 impl<T> Error for SendTimeoutError<T> {}
+impl<T> Error for SendBatchError<T> {}
 impl Error for RecvError {}
 impl Error for TryRecvError {}
 impl Error for RecvTimeoutError {}
@@ -273,6 +345,15 @@ mod tests {
         assert_eq!(
             TrySendError::Full(NotDebug).to_string(),
             "sending on a full queue"
+        );
+        let batch = SendBatchError::new(2, vec![NotDebug], false);
+        assert_eq!(
+            format!("{batch:?}"),
+            "SendBatchError { reason: \"Closed\", accepted: 2, rejected: 1 }"
+        );
+        assert_eq!(
+            batch.to_string(),
+            "sending a batch on a closed queue: 2 accepted, 1 given back"
         );
         let boxed: Box<dyn Error + Send + Sync> = Box::new(SendError(1u8));
         assert_eq!(boxed.to_string(), "sending on a closed queue");

@@ -55,6 +55,7 @@
 mod channel;
 mod error;
 mod flavor;
+mod handles;
 pub mod mq;
 mod queue;
 mod recv;
@@ -62,12 +63,14 @@ pub(crate) mod send;
 mod sync;
 
 pub use error::{
-    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+    RecvError, RecvTimeoutError, SendBatchError, SendError, SendTimeoutError, TryRecvError,
+    TrySendError,
 };
+pub use handles::{bounded, unbounded, Receiver, Sender};
 pub use mq::{
     Mq, MqError, Msg, PublishError, Publisher, QueueOptions, QueueReport, QueueStats, RetryPolicy,
     StopReport,
 };
 pub use queue::Queue;
-pub use recv::{Iter, Recv, RecvStream, TryIter};
+pub use recv::{Iter, Recv, RecvBatch, RecvStream, TryIter};
 pub use send::Send;

@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use crate::channel::Channel;
 use crate::error::{
-    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+    RecvError, RecvTimeoutError, SendBatchError, SendError, SendTimeoutError, TryRecvError,
+    TrySendError,
 };
 use crate::flavor::{bounded::Bounded, unbounded::Unbounded, Flavor};
-use crate::recv::{Iter, Recv, RecvStream, TryIter};
+use crate::recv::{Iter, Recv, RecvBatch, RecvStream, TryIter};
 use crate::send::Send;
 use crate::sync::Arc;
 
@@ -155,6 +156,118 @@ impl<T> Queue<T> {
         self.chan.try_send(msg).map(drop)
     }
 
+    /// Sends every message of `msgs`, in order, claiming a run of slots with one atomic step
+    /// where the flavour allows it (up to a block of 31 on an unbounded queue, up to the free
+    /// slots of a bounded one). On a full bounded queue it waits for room as [`send`](Queue::send)
+    /// does. Returns how many messages were sent.
+    ///
+    /// Fails only if the queue is closed (before or while waiting): the messages not accepted
+    /// come back in the error, in order. The batch is collected into a `Vec` first (no copy when
+    /// `msgs` already is one), so the iterator runs no code while slots are claimed.
+    ///
+    /// ```
+    /// let q = segmq::Queue::unbounded();
+    /// assert_eq!(q.send_batch(0..100), Ok(100));
+    /// assert_eq!(q.len(), 100);
+    /// q.close();
+    /// let err = q.send_batch(vec![100, 101]).unwrap_err();
+    /// assert!(err.is_closed());
+    /// assert_eq!(err.into_rest(), [100, 101]);
+    /// ```
+    pub fn send_batch<I: IntoIterator<Item = T>>(
+        &self,
+        msgs: I,
+    ) -> Result<usize, SendBatchError<T>> {
+        let mut src = msgs.into_iter().collect::<Vec<T>>().into_iter();
+        let total = src.len();
+        match self.chan.send_batch_blocking(&mut src) {
+            Ok(()) => Ok(total),
+            Err(()) => Err(SendBatchError::new(total - src.len(), src.collect(), false)),
+        }
+    }
+
+    /// Sends as many messages of `msgs` as fit without waiting, in order, claiming a run of
+    /// slots per atomic step. Returns how many were sent (all of them) or, if the queue is full
+    /// or closed, an error with the messages not accepted.
+    ///
+    /// ```
+    /// use segmq::Queue;
+    /// let q = Queue::bounded(3);
+    /// assert_eq!(q.try_send_batch([1, 2]), Ok(2));
+    /// let err = q.try_send_batch([3, 4, 5]).unwrap_err();
+    /// assert!(err.is_full());
+    /// assert_eq!((err.accepted(), err.rest()), (1, &[4, 5][..]));
+    /// ```
+    pub fn try_send_batch<I: IntoIterator<Item = T>>(
+        &self,
+        msgs: I,
+    ) -> Result<usize, SendBatchError<T>> {
+        let mut src = msgs.into_iter().collect::<Vec<T>>().into_iter();
+        let total = src.len();
+        match self.chan.try_send_batch(&mut src) {
+            Ok(()) => Ok(total),
+            Err(e) => Err(SendBatchError::new(
+                total - src.len(),
+                src.collect(),
+                matches!(e, crate::flavor::PushError::Full(())),
+            )),
+        }
+    }
+
+    /// Waits for at least one message, then moves up to `max` messages that are there into
+    /// `buf` (appended, oldest first) without waiting further. Returns how many were moved.
+    ///
+    /// A run of messages is claimed with one atomic step where the flavour allows it, which is
+    /// what makes draining a busy queue this way cheaper than one `recv` per message. Returns
+    /// [`RecvError`] once the queue is closed and drained; `Ok(0)` only when `max` is 0.
+    ///
+    /// ```
+    /// let q = segmq::Queue::unbounded();
+    /// q.send_batch(1..=5).unwrap();
+    /// let mut buf = Vec::new();
+    /// assert_eq!(q.recv_batch(&mut buf, 3), Ok(3));
+    /// assert_eq!(q.recv_batch(&mut buf, 3), Ok(2));
+    /// assert_eq!(buf, [1, 2, 3, 4, 5]);
+    /// q.close();
+    /// assert_eq!(q.recv_batch(&mut buf, 3), Err(segmq::RecvError));
+    /// ```
+    pub fn recv_batch(&self, buf: &mut Vec<T>, max: usize) -> Result<usize, RecvError> {
+        self.chan
+            .recv_batch_blocking(buf, max, None)
+            .map_err(|_| RecvError)
+    }
+
+    /// Moves up to `max` messages that are there now into `buf` (appended, oldest first),
+    /// without waiting. Returns how many were moved (at least one, or `Ok(0)` when `max` is 0).
+    ///
+    /// ```
+    /// use segmq::{Queue, TryRecvError};
+    /// let q = Queue::bounded(8);
+    /// let mut buf = Vec::new();
+    /// assert_eq!(q.try_recv_batch(&mut buf, 4), Err(TryRecvError::Empty));
+    /// q.send_batch(['a', 'b']).unwrap();
+    /// assert_eq!(q.try_recv_batch(&mut buf, 4), Ok(2));
+    /// assert_eq!(buf, ['a', 'b']);
+    /// ```
+    pub fn try_recv_batch(&self, buf: &mut Vec<T>, max: usize) -> Result<usize, TryRecvError> {
+        self.chan.try_recv_batch(buf, max)
+    }
+
+    /// The async [`recv_batch`](Queue::recv_batch): waits without blocking a thread for at
+    /// least one message, then moves up to `max` into `buf`. Cancel-safe like
+    /// [`recv_async`](Queue::recv_async): messages are only moved in the poll that completes.
+    ///
+    /// ```
+    /// let q = segmq::Queue::unbounded();
+    /// q.send_batch([7, 8]).unwrap();
+    /// let mut buf = Vec::new();
+    /// assert_eq!(futures_executor::block_on(q.recv_batch_async(&mut buf, 16)), Ok(2));
+    /// assert_eq!(buf, [7, 8]);
+    /// ```
+    pub fn recv_batch_async<'a>(&'a self, buf: &'a mut Vec<T>, max: usize) -> RecvBatch<'a, T> {
+        RecvBatch::new(&self.chan, buf, max)
+    }
+
     /// Receives the oldest message, blocking while the queue is empty.
     ///
     /// Returns [`RecvError`] once the queue is closed and every message has been received.
@@ -256,7 +369,7 @@ impl<T> Queue<T> {
     /// assert_eq!(q.iter().collect::<Vec<_>>(), [1, 2]);
     /// ```
     pub fn iter(&self) -> Iter<'_, T> {
-        Iter::new(self)
+        Iter::new(&self.chan)
     }
 
     /// A non-blocking iterator over the messages that are there now.
@@ -269,7 +382,7 @@ impl<T> Queue<T> {
     /// assert_eq!(q.try_iter().next(), None); // the queue is still open, just empty
     /// ```
     pub fn try_iter(&self) -> TryIter<'_, T> {
-        TryIter::new(self)
+        TryIter::new(&self.chan)
     }
 
     /// Closes the queue: later sends fail and give their message back; receivers drain what was

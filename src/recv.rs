@@ -59,6 +59,65 @@ impl<T> fmt::Debug for Recv<'_, T> {
     }
 }
 
+/// Future of [`Queue::recv_batch_async`]: how many messages were moved into the buffer (at
+/// least one, or 0 when `max` is 0), or [`RecvError`] once the queue is closed and drained.
+/// Cancel-safe: the messages are moved into the buffer in the poll that completes.
+#[must_use = "futures do nothing unless polled"]
+pub struct RecvBatch<'a, T> {
+    chan: &'a Channel<T>,
+    buf: &'a mut Vec<T>,
+    max: usize,
+    waiter: Waiter,
+    done: bool,
+}
+
+impl<'a, T> RecvBatch<'a, T> {
+    pub(crate) fn new(chan: &'a Channel<T>, buf: &'a mut Vec<T>, max: usize) -> Self {
+        Self {
+            chan,
+            buf,
+            max,
+            waiter: Waiter::new(),
+            done: false,
+        }
+    }
+}
+
+impl<T> Future for RecvBatch<'_, T> {
+    type Output = Result<usize, RecvError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let out =
+            std::task::ready!(this
+                .chan
+                .poll_recv_batch(this.buf, this.max, &mut this.waiter, cx));
+        this.done = true;
+        Poll::Ready(out)
+    }
+}
+
+impl<T> FusedFuture for RecvBatch<'_, T> {
+    fn is_terminated(&self) -> bool {
+        self.done
+    }
+}
+
+impl<T> Drop for RecvBatch<'_, T> {
+    fn drop(&mut self) {
+        self.chan.cancel_recv(&mut self.waiter);
+    }
+}
+
+impl<T> fmt::Debug for RecvBatch<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvBatch")
+            .field("max", &self.max)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
 /// Stream of [`Queue::stream`]: yields messages until the queue is closed and drained.
 ///
 /// Dropping it between items is cancel-safe, like [`Recv`].
@@ -136,52 +195,52 @@ impl<T> fmt::Debug for RecvStream<T> {
     }
 }
 
-/// Blocking iterator of [`Queue::iter`]; ends when the queue is closed and drained.
+/// Blocking iterator of [`Queue::iter`] and [`Receiver::iter`](crate::Receiver::iter); ends
+/// when the queue is closed and drained.
 pub struct Iter<'a, T> {
-    queue: &'a Queue<T>,
+    chan: &'a Channel<T>,
 }
 
 impl<'a, T> Iter<'a, T> {
-    pub(crate) fn new(queue: &'a Queue<T>) -> Self {
-        Self { queue }
+    pub(crate) fn new(chan: &'a Channel<T>) -> Self {
+        Self { chan }
     }
 }
 
 impl<T> Iterator for Iter<'_, T> {
     type Item = T;
     fn next(&mut self) -> Option<T> {
-        self.queue.recv().ok()
+        self.chan.recv_blocking(None).ok().map(|(_, msg)| msg)
     }
 }
 
 impl<T> fmt::Debug for Iter<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Iter").field("queue", self.queue).finish()
+        f.debug_struct("Iter").finish_non_exhaustive()
     }
 }
 
-/// Non-blocking iterator of [`Queue::try_iter`]; ends at the first empty look.
+/// Non-blocking iterator of [`Queue::try_iter`] and
+/// [`Receiver::try_iter`](crate::Receiver::try_iter); ends at the first empty look.
 pub struct TryIter<'a, T> {
-    queue: &'a Queue<T>,
+    chan: &'a Channel<T>,
 }
 
 impl<'a, T> TryIter<'a, T> {
-    pub(crate) fn new(queue: &'a Queue<T>) -> Self {
-        Self { queue }
+    pub(crate) fn new(chan: &'a Channel<T>) -> Self {
+        Self { chan }
     }
 }
 
 impl<T> Iterator for TryIter<'_, T> {
     type Item = T;
     fn next(&mut self) -> Option<T> {
-        self.queue.try_recv().ok()
+        self.chan.try_recv().ok().map(|(_, msg)| msg)
     }
 }
 
 impl<T> fmt::Debug for TryIter<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TryIter")
-            .field("queue", self.queue)
-            .finish()
+        f.debug_struct("TryIter").finish_non_exhaustive()
     }
 }

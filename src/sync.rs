@@ -105,6 +105,13 @@ mod imp {
                 self.0.notify(1.additional().relaxed());
             }
 
+            /// Wakes `n` more listeners that have not been notified yet (same contract as
+            /// [`notify_one_more`](Self::notify_one_more)).
+            #[inline]
+            pub(crate) fn notify_more(&self, n: usize) {
+                self.0.notify(n.additional().relaxed());
+            }
+
             /// Wakes every listener (with a `SeqCst` fence first).
             pub(crate) fn notify_all(&self) {
                 self.0.notify(usize::MAX);

@@ -1,13 +1,13 @@
-//! `Queue::bounded(n)`: behaviour at the bound, a `VecDeque` model test, exactly-once stress.
+//! `Queue::bounded(n)`: behaviour at the bound and exactly-once stress (the `VecDeque` model
+//! test of both flavours is `tests/model.rs`).
 #![cfg(not(feature = "loom"))]
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use proptest::prelude::*;
 use segmq::{Queue, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 
 const STRESS: usize = if cfg!(debug_assertions) {
@@ -109,58 +109,6 @@ fn drops_queued_messages_with_the_last_handle() {
     assert_eq!(drops.load(Ordering::SeqCst), 10);
 }
 
-#[derive(Debug, Clone)]
-enum Op {
-    TrySend,
-    SendTimeout,
-    TryRecv,
-    RecvTimeout,
-    Close,
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(if cfg!(debug_assertions) { 256 } else { 2048 }))]
-
-    #[test]
-    fn matches_a_bounded_vecdeque(
-        cap in 1usize..6,
-        ops in proptest::collection::vec(prop_oneof![
-            4 => Just(Op::TrySend), 1 => Just(Op::SendTimeout),
-            4 => Just(Op::TryRecv), 1 => Just(Op::RecvTimeout), 1 => Just(Op::Close),
-        ], 0..300),
-    ) {
-        let q = Queue::bounded(cap);
-        let mut model = VecDeque::new();
-        let mut closed = false;
-        for (n, op) in ops.into_iter().enumerate() {
-            match op {
-                Op::TrySend => match q.try_send(n) {
-                    Ok(()) => { prop_assert!(!closed && model.len() < cap); model.push_back(n); }
-                    Err(TrySendError::Full(m)) => { prop_assert!(!closed && model.len() == cap); prop_assert_eq!(m, n); }
-                    Err(TrySendError::Closed(m)) => { prop_assert!(closed); prop_assert_eq!(m, n); }
-                },
-                Op::SendTimeout => match q.send_timeout(n, Duration::from_micros(50)) {
-                    Ok(()) => { prop_assert!(!closed && model.len() < cap); model.push_back(n); }
-                    Err(SendTimeoutError::Timeout(m)) => { prop_assert!(!closed && model.len() == cap); prop_assert_eq!(m, n); }
-                    Err(SendTimeoutError::Closed(m)) => { prop_assert!(closed); prop_assert_eq!(m, n); }
-                },
-                Op::TryRecv => match q.try_recv() {
-                    Ok(m) => prop_assert_eq!(Some(m), model.pop_front()),
-                    Err(TryRecvError::Empty) => prop_assert!(model.is_empty() && !closed),
-                    Err(TryRecvError::Closed) => prop_assert!(model.is_empty() && closed),
-                },
-                Op::RecvTimeout => match q.recv_timeout(Duration::from_micros(50)) {
-                    Ok(m) => prop_assert_eq!(Some(m), model.pop_front()),
-                    Err(RecvTimeoutError::Timeout) => prop_assert!(model.is_empty() && !closed),
-                    Err(RecvTimeoutError::Closed) => prop_assert!(model.is_empty() && closed),
-                },
-                Op::Close => { prop_assert_eq!(q.close(), !closed); closed = true; }
-            }
-            prop_assert_eq!(q.len(), model.len());
-        }
-    }
-}
-
 /// Which call a thread uses for each message.
 fn send_mixed(q: &Queue<(usize, usize)>, p: usize, i: usize) {
     let msg = (p, i);
@@ -180,20 +128,57 @@ fn send_mixed(q: &Queue<(usize, usize)>, p: usize, i: usize) {
     }
 }
 
-fn recv_mixed(q: &Queue<(usize, usize)>, step: usize) -> Option<Option<(usize, usize)>> {
-    match step % 3 {
-        0 => Some(q.recv().ok()),
+/// Sends `per` messages `(p, 0..per)`, in stretches of 8 that go by single calls (blocking,
+/// timeout, async in turn) or as one batch (blocking or try).
+fn produce(q: &Queue<(usize, usize)>, p: usize, per: usize) {
+    let mut i = 0;
+    while i < per {
+        let end = (i + 8).min(per);
+        match (i / 8) % 4 {
+            0 => {
+                assert_eq!(q.send_batch((i..end).map(|j| (p, j))), Ok(end - i));
+                i = end;
+            }
+            1 => {
+                let mut batch: Vec<_> = (i..end).map(|j| (p, j)).collect();
+                while let Err(e) = q.try_send_batch(batch) {
+                    assert!(e.is_full(), "closed early");
+                    batch = e.into_rest();
+                    thread::yield_now();
+                }
+                i = end;
+            }
+            _ => {
+                send_mixed(q, p, i);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// One receive step, appending to `got`; `false` once the queue is closed and drained.
+fn recv_mixed(q: &Queue<(usize, usize)>, step: usize, got: &mut Vec<(usize, usize)>) -> bool {
+    let max = 1 + step % 20;
+    match step % 5 {
+        0 => q.recv().map(|m| got.push(m)).is_ok(),
         1 => match q.recv_timeout(Duration::from_micros(100)) {
-            Ok(m) => Some(Some(m)),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Closed) => Some(None),
+            Ok(m) => {
+                got.push(m);
+                true
+            }
+            Err(RecvTimeoutError::Timeout) => true,
+            Err(RecvTimeoutError::Closed) => false,
         },
-        _ => Some(futures_executor::block_on(q.recv_async()).ok()),
+        2 => futures_executor::block_on(q.recv_async())
+            .map(|m| got.push(m))
+            .is_ok(),
+        3 => q.recv_batch(got, max).is_ok(),
+        _ => futures_executor::block_on(q.recv_batch_async(got, max)).is_ok(),
     }
 }
 
 /// Capacities 1, 2 and 1024; 3 producers and 3 consumers (more threads than cores) mixing
-/// blocking, timeout and async calls: exactly-once, per-producer FIFO.
+/// blocking, timeout, async and batch calls: exactly-once, per-producer FIFO.
 #[test]
 fn mpmc_exactly_once_for_small_and_large_capacities() {
     for cap in [1, 2, 1024] {
@@ -208,10 +193,8 @@ fn mpmc_exactly_once_for_small_and_large_capacities() {
                     let mut step = c;
                     loop {
                         step += 1;
-                        match recv_mixed(&q, step) {
-                            Some(Some(m)) => got.push(m),
-                            Some(None) => return got,
-                            None => {}
+                        if !recv_mixed(&q, step, &mut got) {
+                            return got;
                         }
                     }
                 })
@@ -220,7 +203,7 @@ fn mpmc_exactly_once_for_small_and_large_capacities() {
         let producers: Vec<_> = (0..3)
             .map(|p| {
                 let q = q.clone();
-                thread::spawn(move || (0..per).for_each(|i| send_mixed(&q, p, i)))
+                thread::spawn(move || produce(&q, p, per))
             })
             .collect();
         producers.into_iter().for_each(|p| p.join().unwrap());

@@ -243,10 +243,14 @@ enum Mode {
     Timeout,
     Try,
     Async,
+    Batch,
+    TryBatch,
+    AsyncBatch,
 }
 
-/// Many producers and consumers (more threads than cores), each consumer mixing receive calls:
-/// every message is received exactly once, in per-producer order.
+/// Many producers and consumers (more threads than cores), each consumer mixing single and
+/// batch receive calls and each producer single and batch sends: every message is received
+/// exactly once, in per-producer order.
 #[test]
 fn mpmc_exactly_once_with_mixed_receivers() {
     const PRODUCERS: usize = 4;
@@ -258,11 +262,20 @@ fn mpmc_exactly_once_with_mixed_receivers() {
         .map(|c| {
             let q = q.clone();
             thread::spawn(move || {
-                let modes = [Mode::Blocking, Mode::Timeout, Mode::Try, Mode::Async];
+                let modes = [
+                    Mode::Blocking,
+                    Mode::Timeout,
+                    Mode::Try,
+                    Mode::Async,
+                    Mode::Batch,
+                    Mode::TryBatch,
+                    Mode::AsyncBatch,
+                ];
                 let mut got: Vec<(usize, usize)> = Vec::new();
                 let mut step = c;
                 loop {
                     step += 1;
+                    let max = 1 + step % 70;
                     let next = match modes[step % modes.len()] {
                         Mode::Blocking => q.recv().ok(),
                         Mode::Timeout => match q.recv_timeout(Duration::from_micros(50)) {
@@ -276,6 +289,20 @@ fn mpmc_exactly_once_with_mixed_receivers() {
                             Err(TryRecvError::Closed) => None,
                         },
                         Mode::Async => futures_executor::block_on(q.recv_async()).ok(),
+                        Mode::Batch => match q.recv_batch(&mut got, max) {
+                            Ok(_) => continue,
+                            Err(_) => None,
+                        },
+                        Mode::TryBatch => match q.try_recv_batch(&mut got, max) {
+                            Ok(_) | Err(TryRecvError::Empty) => continue,
+                            Err(TryRecvError::Closed) => None,
+                        },
+                        Mode::AsyncBatch => {
+                            match futures_executor::block_on(q.recv_batch_async(&mut got, max)) {
+                                Ok(_) => continue,
+                                Err(_) => None,
+                            }
+                        }
                     };
                     match next {
                         Some(m) => got.push(m),
@@ -290,8 +317,17 @@ fn mpmc_exactly_once_with_mixed_receivers() {
         .map(|p| {
             let q = q.clone();
             thread::spawn(move || {
-                for i in 0..per_producer {
-                    q.send((p, i)).unwrap();
+                let mut i = 0;
+                while i < per_producer {
+                    // Every fourth stretch of 40 goes as one batch (crossing blocks of 31).
+                    if (i / 40) % 4 == 3 {
+                        let end = (i + 40).min(per_producer);
+                        assert_eq!(q.send_batch((i..end).map(|j| (p, j))), Ok(end - i));
+                        i = end;
+                    } else {
+                        q.send((p, i)).unwrap();
+                        i += 1;
+                    }
                 }
             })
         })

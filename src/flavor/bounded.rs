@@ -23,6 +23,12 @@
 //!    receiver (CAS on `head` while its stamp says written), so each message moves in once and
 //!    out once.
 //! 3. The CASes on `head`/`tail` preserve the flag and waiter bits of the word they replace.
+//! 4. Batches: a CAS that moves `tail` from `pos` over `count` positions claims all of them,
+//!    and is only tried after the stamps of those `count` slots said "empty for this lap". The
+//!    stamps cannot change in between, because only the sender that claims a position writes
+//!    its slot, and a successful CAS from `pos` proves nobody claimed `pos` or later. The same
+//!    holds for receivers and "written" stamps on `head`. A batch never spans more than one lap:
+//!    after `cap` slots the next stamp belongs to `pos` again and the count stops.
 //!
 //! Senders learn from their `tail` CAS whether a receiver is parked, receivers from their `head`
 //! CAS whether a sender is parked (no lost wake-up: `flavor/mod.rs`, "Waiter counts").
@@ -32,8 +38,8 @@ use std::mem::MaybeUninit;
 use crossbeam_utils::CachePadded;
 
 use super::{
-    has_waiters, index, too_many_waiters, PopError, Popped, PushError, Pushed, CLOSED, INDEX_MASK,
-    MAX_WAITERS, SHIFT, WAITER, WAITER_MASK,
+    has_waiters, index, too_many_waiters, waiters, PopError, Popped, PoppedMany, PushError, Pushed,
+    PushedMany, CLOSED, INDEX_MASK, MAX_WAITERS, SHIFT, WAITER, WAITER_MASK,
 };
 use crate::sync::{AtomicU64, Backoff, Ordering, UnsafeCell};
 
@@ -236,6 +242,153 @@ impl<T> Bounded<T> {
                 head = self.head.load(Ordering::Relaxed);
             }
         }
+    }
+
+    /// Pushes as many messages of `src` as there are free slots (at least one) with one CAS
+    /// on `tail` (invariant 4); `src` keeps the rest. `src` is a `vec::IntoIter`, whose `next`
+    /// runs no user code, so every claimed slot is written in a bounded number of steps.
+    pub(crate) fn push_some(
+        &self,
+        src: &mut std::vec::IntoIter<T>,
+    ) -> Result<PushedMany, PushError<()>> {
+        let backoff = Backoff::new();
+        // Relaxed: the stamps (acquired below) license the writes.
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        loop {
+            if tail & CLOSED != 0 {
+                return Err(PushError::Closed(()));
+            }
+            let pos = index(tail);
+            let (count, end) = self.run_of(pos, src.len(), 0);
+            if count > 0 {
+                let new = (end << SHIFT) | (tail & LOW_BITS);
+                // Orderings: as the CAS in `push`.
+                match self.tail.compare_exchange_weak(
+                    tail,
+                    new,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        let mut p = pos;
+                        for _ in 0..count {
+                            let value = src.next().expect("count <= src.len()");
+                            let slot = self.slot(p);
+                            // SAFETY: the stamp said empty and our CAS claimed the position
+                            // (invariant 4): nobody else touches the cell until we publish it.
+                            slot.msg
+                                .with_mut(|c| unsafe { c.write(MaybeUninit::new(value)) });
+                            // Release: publishes the message (as in `push`).
+                            slot.stamp.store(p + 1, Ordering::Release);
+                            p = self.next(p);
+                        }
+                        return Ok(PushedMany {
+                            wake_receivers: waiters(tail).min(count),
+                        });
+                    }
+                    Err(t) => {
+                        tail = t;
+                        backoff.spin();
+                    }
+                }
+                continue;
+            }
+            // The first slot is not free: exactly the cases of `push`.
+            // Acquire: as in `push`.
+            let stamp = self.slot(pos).stamp.load(Ordering::Acquire);
+            if stamp.wrapping_add(self.one_lap) & INDEX_MASK == pos + 1 {
+                // Acquire: as in `push` (the re-check of a parking sender).
+                let head = self.head.load(Ordering::Acquire);
+                if index(head).wrapping_add(self.one_lap) & INDEX_MASK == pos {
+                    return Err(PushError::Full(()));
+                }
+                backoff.spin();
+            } else {
+                backoff.snooze();
+            }
+            tail = self.tail.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Pops up to `max` written messages (at least one) with one CAS on `head` (invariant 4),
+    /// appending them to `out` in FIFO order.
+    pub(crate) fn pop_some(&self, max: usize, out: &mut Vec<T>) -> Result<PoppedMany, PopError> {
+        let backoff = Backoff::new();
+        // Relaxed: the stamps (acquired below) license the reads.
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let pos = index(head);
+            let (count, end) = self.run_of(pos, max, 1);
+            if count > 0 {
+                // Room first: nothing may allocate (or fail to) between the claim and the reads.
+                out.reserve(count);
+                let new = (end << SHIFT) | (head & LOW_BITS);
+                // Orderings: as the CAS in `pop`.
+                match self.head.compare_exchange_weak(
+                    head,
+                    new,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        let mut p = pos;
+                        for _ in 0..count {
+                            let slot = self.slot(p);
+                            // SAFETY: the stamp said written and our CAS claimed the position.
+                            out.push(slot.msg.with(|c| unsafe { c.read().assume_init() }));
+                            // Release: hands the slot to the next lap's sender (as in `pop`).
+                            slot.stamp.store(
+                                p.wrapping_add(self.one_lap) & INDEX_MASK,
+                                Ordering::Release,
+                            );
+                            p = self.next(p);
+                        }
+                        return Ok(PoppedMany {
+                            count,
+                            wake_senders: waiters(head).min(count),
+                        });
+                    }
+                    Err(h) => {
+                        head = h;
+                        backoff.spin();
+                    }
+                }
+                continue;
+            }
+            // Acquire: as in `pop`.
+            let stamp = self.slot(pos).stamp.load(Ordering::Acquire);
+            if stamp == pos {
+                // Acquire: as in `pop` (the re-check of a parking receiver).
+                let tail = self.tail.load(Ordering::Acquire);
+                if index(tail) == pos {
+                    return Err(if tail & CLOSED != 0 {
+                        PopError::Closed
+                    } else {
+                        PopError::Empty
+                    });
+                }
+            }
+            backoff.snooze();
+            head = self.head.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Counts the slots from `pos` on (at most `max`) whose stamp is `position + offset`
+    /// (offset 0: empty for this lap; 1: written); returns the count and the position after
+    /// the run.
+    #[inline]
+    fn run_of(&self, pos: u64, max: usize, offset: u64) -> (usize, u64) {
+        let mut count = 0;
+        let mut p = pos;
+        while count < max {
+            // Acquire: as the stamp loads of `push` (offset 0) and `pop` (offset 1).
+            if self.slot(p).stamp.load(Ordering::Acquire) != p + offset {
+                break;
+            }
+            count += 1;
+            p = self.next(p);
+        }
+        (count, p)
     }
 
     /// Adds one to the waiter field of `word` (a receiver on `tail`, a sender on `head`).

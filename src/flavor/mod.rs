@@ -77,6 +77,28 @@ pub(crate) struct Pushed {
     pub(crate) wake_receiver: bool,
 }
 
+/// Number of parties in the waiter field of a word.
+#[inline(always)]
+pub(crate) fn waiters(word: u64) -> usize {
+    ((word & WAITER_MASK) >> 1) as usize
+}
+
+/// A successful batch push: at least one message, in consecutive slots.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PushedMany {
+    /// Receivers to wake: the smaller of `count` and the parked receivers counted in the word.
+    pub(crate) wake_receivers: usize,
+}
+
+/// A successful batch pop: `count` messages appended to the caller's buffer, in FIFO order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoppedMany {
+    /// How many messages were popped (at least 1).
+    pub(crate) count: usize,
+    /// Senders to wake: the smaller of `count` and the parked senders counted in the word.
+    pub(crate) wake_senders: usize,
+}
+
 /// A successful pop.
 #[derive(Debug)]
 pub(crate) struct Popped<T> {
@@ -138,6 +160,22 @@ impl<T> Flavor<T> {
     #[inline]
     pub(crate) fn pop(&self) -> Result<Popped<T>, PopError> {
         dispatch!(self, q => q.pop())
+    }
+    /// Pushes a prefix (at least one message) of `src` with one claim; `src` keeps the rest.
+    /// `src` must not be empty. The error carries no message: they all stay in `src`.
+    #[inline]
+    pub(crate) fn push_some(
+        &self,
+        src: &mut std::vec::IntoIter<T>,
+    ) -> Result<PushedMany, PushError<()>> {
+        debug_assert!(src.len() > 0);
+        dispatch!(self, q => q.push_some(src))
+    }
+    /// Pops between 1 and `max` (> 0) messages with one claim, appending them to `out`.
+    #[inline]
+    pub(crate) fn pop_some(&self, max: usize, out: &mut Vec<T>) -> Result<PoppedMany, PopError> {
+        debug_assert!(max > 0);
+        dispatch!(self, q => q.pop_some(max, out))
     }
     pub(crate) fn add_recv_waiter(&self) {
         dispatch!(self, q => q.add_recv_waiter())

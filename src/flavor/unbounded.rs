@@ -56,8 +56,8 @@ use std::ptr;
 use crossbeam_utils::CachePadded;
 
 use super::{
-    has_waiters, index, too_many_waiters, PopError, Popped, PushError, Pushed, CLOSED, INDEX_MASK,
-    MAX_WAITERS, ONE, WAITER, WAITER_MASK,
+    has_waiters, index, too_many_waiters, waiters, PopError, Popped, PoppedMany, PushError, Pushed,
+    PushedMany, CLOSED, INDEX_MASK, MAX_WAITERS, ONE, WAITER, WAITER_MASK,
 };
 use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Backoff, Ordering, UnsafeCell};
 
@@ -420,6 +420,168 @@ impl<T> Unbounded<T> {
         // with the `Acquire` loads at the top of `pop`).
         self.head.block.store(next, Ordering::Release);
         self.head.index.store(next_index, Ordering::Release);
+    }
+
+    /// Pushes as many messages of `src` as fit in the tail block with one CAS (a batch that
+    /// reaches the end of the block stops there; the caller calls again for the rest).
+    ///
+    /// The same protocol as [`push`](Self::push), with `count` slots claimed at once: the CAS
+    /// moves `tail` by `count` within one lap, so invariants 1-3 hold for each claimed slot.
+    /// `src` is a `vec::IntoIter`, whose `next` runs no user code and cannot fail, so every
+    /// claimed slot is written in a bounded number of steps.
+    pub(crate) fn push_some(
+        &self,
+        src: &mut std::vec::IntoIter<T>,
+    ) -> Result<PushedMany, PushError<()>> {
+        let backoff = Backoff::new();
+        // Acquire (both): as in `push`.
+        let mut tail = self.tail.index.load(Ordering::Acquire);
+        let mut block = self.tail.block.load(Ordering::Acquire);
+        let mut next_block: *mut Block<T> = ptr::null_mut();
+
+        loop {
+            if tail & CLOSED != 0 {
+                if !next_block.is_null() {
+                    // SAFETY: allocated above, never shared.
+                    unsafe { Block::free(next_block) };
+                }
+                return Err(PushError::Closed(()));
+            }
+            let offset = index(tail) % LAP;
+            if offset == BLOCK_CAP {
+                backoff.snooze();
+                tail = self.tail.index.load(Ordering::Acquire);
+                block = self.tail.block.load(Ordering::Acquire);
+                continue;
+            }
+            let count = (src.len() as u64).min(BLOCK_CAP - offset);
+            let fills_block = offset + count == BLOCK_CAP;
+            if fills_block && next_block.is_null() {
+                next_block = Block::alloc();
+            }
+            // Orderings: as the CAS in `push`.
+            match self.tail.index.compare_exchange_weak(
+                tail,
+                tail.wrapping_add(count * ONE),
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    if fills_block {
+                        // SAFETY: we own the last slot of `block` (see `push`).
+                        unsafe { self.link_next_block(block, next_block) };
+                        next_block = ptr::null_mut();
+                    }
+                    if !next_block.is_null() {
+                        // SAFETY: allocated above, never shared.
+                        unsafe { Block::free(next_block) };
+                    }
+                    for i in offset..offset + count {
+                        let value = src.next().expect("count <= src.len()");
+                        // SAFETY: the CAS gave us these `count` slots (invariant 2); the block
+                        // stays alive until each is read (invariant 5).
+                        unsafe {
+                            let slot = (*block).slots.get_unchecked(i as usize);
+                            slot.msg.with_mut(|p| p.write(MaybeUninit::new(value)));
+                            // Release: publishes the message to the receiver's `wait_write`.
+                            slot.state.fetch_or(WRITE, Ordering::Release);
+                        }
+                    }
+                    return Ok(PushedMany {
+                        wake_receivers: waiters(tail).min(count as usize),
+                    });
+                }
+                Err(current) => {
+                    tail = current;
+                    block = self.tail.block.load(Ordering::Acquire);
+                    backoff.spin();
+                }
+            }
+        }
+    }
+
+    /// Pops up to `max` messages from the head block with one CAS, appending them to `out`.
+    ///
+    /// The same protocol as [`pop`](Self::pop) with `count` slots claimed at once; each slot is
+    /// then read and released exactly as `pop` does, in order, so the reclamation hand-off
+    /// (module docs) is unchanged: a destroyer that stops at one of our slots is continued by
+    /// us when we mark it `READ`, and if we own the last slot, we read it last and begin the
+    /// destruction after every other slot of ours is marked.
+    pub(crate) fn pop_some(&self, max: usize, out: &mut Vec<T>) -> Result<PoppedMany, PopError> {
+        let backoff = Backoff::new();
+        // Acquire (both): as in `pop`.
+        let mut head = self.head.index.load(Ordering::Acquire);
+        let mut block = self.head.block.load(Ordering::Acquire);
+
+        loop {
+            let offset = index(head) % LAP;
+            if offset == BLOCK_CAP {
+                backoff.snooze();
+                head = self.head.index.load(Ordering::Acquire);
+                block = self.head.block.load(Ordering::Acquire);
+                continue;
+            }
+            let mut count = (max as u64).min(BLOCK_CAP - offset);
+            let mut not_last = head & NOT_LAST;
+            if not_last == 0 {
+                // Acquire: as in `pop`.
+                let tail = self.tail.index.load(Ordering::Acquire);
+                if index(head) == index(tail) {
+                    return Err(if tail & CLOSED != 0 {
+                        PopError::Closed
+                    } else {
+                        PopError::Empty
+                    });
+                }
+                if (index(head) / LAP) != (index(tail) / LAP) {
+                    // Every remaining slot of the head block is claimed by a sender.
+                    not_last = NOT_LAST;
+                } else {
+                    // Same lap: only the slots below `tail` are claimed.
+                    count = count.min(index(tail).wrapping_sub(index(head)) & INDEX_MASK);
+                }
+            }
+            // Room first: nothing may allocate (or fail to) between the claim and the reads.
+            out.reserve(count as usize);
+            let new_head = head.wrapping_add(count * ONE) | not_last;
+            // Orderings: as the CAS in `pop`.
+            match self.head.index.compare_exchange_weak(
+                head,
+                new_head,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    // SAFETY: our CAS claimed slots `offset..offset + count` (invariant 2), so
+                    // `block` is alive until we mark them read; each is read once, in order.
+                    unsafe {
+                        if offset + count == BLOCK_CAP {
+                            self.advance_head_block(block, new_head);
+                        }
+                        for i in offset..offset + count {
+                            let slot = (*block).slots.get_unchecked(i as usize);
+                            slot.wait_write();
+                            out.push(slot.msg.with(|p| p.read().assume_init()));
+                            if i + 1 == BLOCK_CAP {
+                                Block::destroy(block, 0);
+                            } else if slot.state.fetch_or(READ, Ordering::AcqRel) & DESTROY != 0 {
+                                // AcqRel: as in `pop`.
+                                Block::destroy(block, i as usize + 1);
+                            }
+                        }
+                    }
+                    return Ok(PoppedMany {
+                        count: count as usize,
+                        wake_senders: 0,
+                    });
+                }
+                Err(current) => {
+                    head = current;
+                    block = self.head.block.load(Ordering::Acquire);
+                    backoff.spin();
+                }
+            }
+        }
     }
 
     /// Registers one parked receiver in `tail` (see flavor/mod.rs, "Waiter counts").

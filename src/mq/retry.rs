@@ -219,6 +219,9 @@ struct State {
 }
 
 /// The retry timer of one `Mq`.
+/// How long a retry refused by a full bounded queue waits before the next attempt.
+const FULL_RETRY: Duration = Duration::from_millis(1);
+
 #[derive(Default)]
 pub(crate) struct RetryTimer {
     state: Mutex<State>,
@@ -308,16 +311,33 @@ impl RetryTimer {
                     st = self.wake.wait(st).unwrap_or_else(PoisonError::into_inner);
                 }
                 Some(due) if due <= now => {
-                    let e = st.heap.pop().expect("peeked");
-                    if let Some(job) = e.job.requeue(None) {
-                        // Bounded queue full: try again shortly.
-                        let order = st.next_order;
-                        st.next_order += 1;
-                        st.heap.push(Entry {
-                            due: now + Duration::from_millis(1),
-                            order,
-                            job,
-                        });
+                    // Requeue everything due now; a bounded queue may refuse some (full).
+                    let mut refused = Vec::new();
+                    while st.heap.peek().is_some_and(|e| e.due <= now) {
+                        let e = st.heap.pop().expect("peeked");
+                        if let Some(job) = e.job.requeue(None) {
+                            refused.push(job);
+                        }
+                    }
+                    if !refused.is_empty() {
+                        let again = Instant::now() + FULL_RETRY;
+                        for job in refused {
+                            let order = st.next_order;
+                            st.next_order += 1;
+                            st.heap.push(Entry {
+                                due: again,
+                                order,
+                                job,
+                            });
+                        }
+                        // Release the lock before trying again: the workers that make room
+                        // take it to schedule their own retries. (Looping here while the
+                        // round took longer than `FULL_RETRY` livelocked a loaded machine.)
+                        st = self
+                            .wake
+                            .wait_timeout(st, FULL_RETRY)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0;
                     }
                 }
                 Some(due) => {

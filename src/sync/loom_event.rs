@@ -86,6 +86,10 @@ impl Event {
         self.list.lock().unwrap().notify_additional(1);
     }
 
+    pub(crate) fn notify_more(&self, n: usize) {
+        self.list.lock().unwrap().notify_additional(n);
+    }
+
     pub(crate) fn notify_all(&self) {
         self.list.lock().unwrap().notify_additional(usize::MAX);
     }
