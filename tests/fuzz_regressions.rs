@@ -5,6 +5,9 @@
 
 // Only some entry points of each module are used here (the fuzz targets use `run`).
 #[allow(dead_code)]
+#[path = "../fuzz/src/api.rs"]
+mod api;
+#[allow(dead_code)]
 #[path = "../fuzz/src/common.rs"]
 mod common;
 #[allow(dead_code)]
@@ -15,7 +18,7 @@ mod mq_ops;
 mod queue_ops;
 
 use mq_ops::{DeadLetter, MqOp, Spec};
-use queue_ops::{Flavor, Op};
+use queue_ops::{Api, Flavor, Op};
 
 /// Checker bug (queue_ops, first minutes of fuzzing): a pending `send_async` was woken when a
 /// `recv` made room, and the checker then also expected `close` to wake it. A future that was
@@ -24,6 +27,7 @@ use queue_ops::{Flavor, Op};
 fn woken_held_send_needs_no_second_wake_on_close() {
     queue_ops::check(&queue_ops::Input {
         flavor: Flavor::Bounded(0), // capacity 1
+        api: Api::Queue,
         ops: vec![
             Op::Send(0),
             Op::HoldSendAsync, // pending: the queue is full

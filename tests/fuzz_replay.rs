@@ -2,6 +2,8 @@
 //! the fuzz targets run, so `cargo test` on stable exercises the fuzz logic without libFuzzer.
 //! See `fuzz/README.md`.
 
+#[path = "../fuzz/src/api.rs"]
+mod api;
 #[path = "../fuzz/src/common.rs"]
 mod common;
 #[path = "../fuzz/src/mq_ops.rs"]

@@ -19,14 +19,17 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpus")
 
 VARIANTS = {
     "Flavor": ["Unbounded", "Bounded"],
+    "Api": ["Queue", "Channel"],
     "Op": [
         "Send", "TrySend", "SendTimeout", "SendDeadline", "SendAsync", "HoldSendAsync",
         "PollHeldSend", "DropHeldSend", "Recv", "TryRecv", "RecvTimeout", "RecvDeadline",
         "RecvAsync", "TryIter", "Iter", "StreamPoll", "StreamDrop", "Close", "Clone", "Drop",
+        "TrySendBatch", "SendBatch", "TryRecvBatch", "RecvBatch", "RecvBatchAsync",
     ],
     "ThreadOp": [
         "Send", "TrySend", "SendTimeout", "SendAsync", "Recv", "TryRecv", "RecvTimeout",
-        "RecvAsync", "TryIter", "Yield", "Close", "Reclone",
+        "RecvAsync", "TryIter", "Yield", "Close", "Reclone", "SendBatch", "TrySendBatch",
+        "RecvBatch", "TryRecvBatch", "DropSender", "DropReceiver",
     ],
     "Step": ["Ok", "Err", "Panic", "SleepOk", "SleepErr"],
     "DeadLetter": ["Default", "Record", "RecordThenPanic"],
@@ -69,7 +72,7 @@ def rest(items):
     return b"".join(b"\x01" + item for item in items)
 
 
-# ---- queue_ops: Input { flavor, ops (rest) } ----
+# ---- queue_ops: Input { flavor, api, ops (rest) } ----
 
 def qop(v, *fields):
     return enum("Op", v, *fields)
@@ -83,37 +86,60 @@ def bounded(cap):
     return enum("Flavor", "Bounded", u8(cap - 1))
 
 
+QUEUE = enum("Api", "Queue")
+CHANNEL = enum("Api", "Channel")
+TX0, RX0, TX1, RX1 = u8(0), u8(1), u8(2), u8(3)  # Close/Clone/Drop on a channel: h % 2 picks
+
+
 H0 = u8(0)
 QUEUE_OPS = {
-    "fifo-close": unbounded() + rest([
+    "fifo-close": unbounded() + QUEUE + rest([
         qop("Send", H0), qop("Send", H0), qop("TrySend", H0),
         qop("Recv", H0), qop("TryRecv", H0), qop("Close", H0), qop("Recv", H0),
         qop("Recv", H0), qop("Send", H0), qop("Close", H0),
     ]),
-    "bounded1-held-send": bounded(1) + rest([
+    "bounded1-held-send": bounded(1) + QUEUE + rest([
         qop("Send", H0), qop("TrySend", H0), qop("Send", H0), qop("HoldSendAsync"),
         qop("Recv", H0), qop("PollHeldSend"), qop("HoldSendAsync"), qop("Close", H0),
         qop("PollHeldSend"), qop("Iter", H0),
     ]),
-    "bounded2-stream": bounded(2) + rest([
+    "bounded2-stream": bounded(2) + QUEUE + rest([
         qop("StreamPoll"), qop("Send", H0), qop("StreamPoll"), qop("StreamPoll"),
         qop("Send", H0), qop("Send", H0), qop("SendTimeout", H0), qop("Close", H0),
         qop("StreamPoll"), qop("StreamPoll"), qop("StreamPoll"), qop("StreamDrop"),
     ]),
-    "handles": bounded(3) + rest([
+    "handles": bounded(3) + QUEUE + rest([
         qop("Clone", u8(0)), qop("Clone", u8(1)), qop("Send", u8(1)), qop("Send", u8(2)),
         qop("Drop", u8(0)), qop("Recv", u8(1)), qop("Drop", u8(1)), qop("Drop", u8(0)),
         qop("Send", u8(0)), qop("Drop", u8(0)),
     ]),
-    "async-timeouts": unbounded() + rest([
+    "async-timeouts": unbounded() + QUEUE + rest([
         qop("SendAsync", H0), qop("RecvAsync", H0), qop("RecvAsync", H0),
         qop("SendDeadline", H0), qop("SendTimeout", H0), qop("RecvDeadline", H0),
         qop("RecvTimeout", H0), qop("RecvTimeout", H0), qop("TryIter", H0, u8(7)),
         qop("Send", H0), qop("DropHeldSend"), qop("Close", H0),
     ]),
+    "batches": bounded(4) + QUEUE + rest([
+        qop("TrySendBatch", H0, u8(3)), qop("TrySendBatch", H0, u8(3)),
+        qop("RecvBatch", H0, u8(2)), qop("SendBatch", H0, u8(5)), qop("TryRecvBatch", H0, u8(5)),
+        qop("RecvBatchAsync", H0, u8(5)), qop("SendBatch", H0, u8(2)), qop("Close", H0),
+        qop("SendBatch", H0, u8(2)), qop("RecvBatch", H0, u8(1)), qop("TryRecvBatch", H0, u8(4)),
+        qop("RecvBatch", H0, u8(4)),
+    ]),
+    "channel-last-sender": bounded(2) + CHANNEL + rest([
+        qop("Clone", TX0), qop("Clone", RX0), qop("Send", u8(0)), qop("StreamPoll"),
+        qop("StreamPoll"), qop("Send", u8(1)), qop("Drop", TX0), qop("Send", u8(0)),
+        qop("Drop", TX0), qop("Recv", u8(1)), qop("StreamPoll"), qop("Drop", RX0),
+        qop("Drop", RX0),
+    ]),
+    "channel-last-receiver": unbounded() + CHANNEL + rest([
+        qop("TrySendBatch", H0, u8(5)), qop("Clone", RX0), qop("TryRecvBatch", H0, u8(2)),
+        qop("Drop", RX0), qop("Send", H0), qop("Drop", RX0), qop("Send", H0),
+        qop("TrySend", H0), qop("SendBatch", H0, u8(3)), qop("Close", TX0), qop("Drop", TX0),
+    ]),
 }
 
-# ---- queue_threads: Input { flavor, drain, threads (rest) } ----
+# ---- queue_threads: Input { flavor, api, drain, threads (rest) } ----
 
 
 def top(v, *fields):
@@ -121,18 +147,32 @@ def top(v, *fields):
 
 
 QUEUE_THREADS = {
-    "producer-consumer": unbounded() + flag(True) + rest([
+    "producer-consumer": unbounded() + QUEUE + flag(True) + rest([
         vec([top("Send", u8(3)), top("Send", u8(3)), top("Close")]),
         vec([top("Recv")] * 8),
     ]),
-    "bounded1-three": bounded(1) + flag(False) + rest([
+    "bounded1-three": bounded(1) + QUEUE + flag(False) + rest([
         vec([top("Send", u8(3))] * 3),
         vec([top("Recv"), top("Yield", u8(5)), top("TryRecv"), top("Recv")]),
         vec([top("TrySend"), top("RecvTimeout"), top("Close")]),
     ]),
-    "bounded2-async": bounded(2) + flag(True) + rest([
+    "bounded2-async": bounded(2) + QUEUE + flag(True) + rest([
         vec([top("SendAsync")] * 4 + [top("Reclone"), top("SendTimeout")]),
         vec([top("RecvAsync"), top("TryIter", u8(7)), top("Recv"), top("Recv")]),
+    ]),
+    "batches": bounded(3) + QUEUE + flag(True) + rest([
+        vec([top("SendBatch", u8(5)), top("TrySendBatch", u8(4)), top("SendBatch", u8(3))]),
+        vec([top("RecvBatch", u8(4)), top("TryRecvBatch", u8(5)), top("RecvBatch", u8(2))]),
+        vec([top("SendBatch", u8(2)), top("RecvBatch", u8(1)), top("Close")]),
+    ]),
+    "channel-drop-senders": unbounded() + CHANNEL + flag(True) + rest([
+        vec([top("Send", u8(2)), top("DropSender"), top("Recv"), top("RecvBatch", u8(4))]),
+        vec([top("SendBatch", u8(3)), top("Reclone"), top("DropSender"), top("Recv")]),
+    ]),
+    "channel-drop-receivers": bounded(2) + CHANNEL + flag(False) + rest([
+        vec([top("Send", u8(3)), top("DropReceiver"), top("Send", u8(3))]),
+        vec([top("Recv"), top("DropReceiver"), top("SendBatch", u8(4))]),
+        vec([top("TryRecv"), top("Yield", u8(9)), top("DropReceiver"), top("TrySend")]),
     ]),
 }
 

@@ -3,6 +3,7 @@
 //! `fuzz_targets/` only call `run`; the root crate's `tests/fuzz_replay.rs` includes the same
 //! modules (by `#[path]`) and runs every committed corpus file through them.
 
+pub mod api;
 pub mod common;
 pub mod mq_ops;
 pub mod queue_ops;
