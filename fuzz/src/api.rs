@@ -16,8 +16,6 @@ use crate::common::Tracked;
 pub trait Shared {
     /// `close`.
     fn close(&self) -> bool;
-    /// `is_closed`.
-    fn is_closed(&self) -> bool;
     /// `len`.
     fn len(&self) -> usize;
     /// `is_empty`.
@@ -81,9 +79,6 @@ macro_rules! shared {
         impl Shared for $ty<Tracked> {
             fn close(&self) -> bool {
                 $ty::close(self)
-            }
-            fn is_closed(&self) -> bool {
-                $ty::is_closed(self)
             }
             fn len(&self) -> usize {
                 $ty::len(self)
