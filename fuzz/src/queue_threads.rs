@@ -241,6 +241,7 @@ pub fn check(input: &Input) {
             TryRecvError::Closed,
             "after the drain"
         );
+        assert!(rx.is_empty(), "is_empty after the drain");
     }
     let len = match (&main.tx, &main.rx) {
         (Some(tx), _) => tx.len(),
