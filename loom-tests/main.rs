@@ -5,17 +5,28 @@
 //! `LOOM_MAX_PREEMPTIONS` overrides the default bound of 2 preemptions per model.
 #![cfg(feature = "loom")]
 
+mod batch;
 mod bounded;
+mod handles;
 mod unbounded;
 
-/// Runs `f` under loom with the project's preemption bound.
+/// Runs `f` under loom with the project's preemption bound (2).
 pub fn model<F>(f: F)
+where
+    F: Fn() + Sync + Send + 'static,
+{
+    model_with_bound(2, f)
+}
+
+/// Runs `f` under loom with at most `bound` preemptions (unless `LOOM_MAX_PREEMPTIONS` says
+/// otherwise).
+pub fn model_with_bound<F>(bound: usize, f: F)
 where
     F: Fn() + Sync + Send + 'static,
 {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
-        builder.preemption_bound = Some(2);
+        builder.preemption_bound = Some(bound);
     }
     // Spin-waits (a receiver waiting for a slot's write) yield once per branch.
     builder.max_branches = builder.max_branches.max(

@@ -74,3 +74,8 @@ pub use mq::{
 pub use queue::Queue;
 pub use recv::{Iter, Recv, RecvBatch, RecvStream, TryIter};
 pub use send::Send;
+
+/// The README's examples run as doc tests, so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
