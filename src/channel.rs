@@ -326,6 +326,14 @@ impl<T> Channel<T> {
         if let Some(done) = step() {
             return Some(done);
         }
+        // Room is often only a receive away: spin briefly before parking (as `wait_recv`).
+        let backoff = Backoff::new();
+        while !backoff.is_completed() {
+            backoff.snooze();
+            if let Some(done) = step() {
+                return Some(done);
+            }
+        }
         let mut waiter = Waiter::new();
         let result = loop {
             if let Some(done) =
