@@ -28,7 +28,7 @@ fn pingpong_group(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     pingpong_one::<Segmq>(&mut g);
-    // after merge of bounded: pingpong_one::<SegmqBounded>(&mut g);
+    pingpong_one::<SegmqBounded>(&mut g);
     pingpong_one::<CbUnbounded>(&mut g);
     pingpong_one::<CbBounded>(&mut g);
     pingpong_one::<Kanal>(&mut g);
@@ -71,6 +71,7 @@ fn main() {
         let n = if criterion_test_mode() { 200 } else { 20_000 };
         println!("paced send-to-receive latency, sender sleeping {INTERVAL:?} between sends:");
         paced_one::<Segmq>(n);
+        paced_one::<SegmqBounded>(n);
         paced_one::<CbUnbounded>(n);
         paced_one::<CbBounded>(n);
         paced_one::<Kanal>(n);

@@ -61,11 +61,10 @@ fn unbounded(c: &mut Criterion) {
 }
 
 fn bounded(c: &mut Criterion) {
-    // after merge of bounded: add `SegmqBounded` first in each list (support/mod.rs).
     mpmc_group!(c, "bounded1024_spsc", 1, 1;
-        CbBounded, KanalBounded, FlumeBounded, AsyncChannelBounded, StdSync, Actor);
+        SegmqBounded, CbBounded, KanalBounded, FlumeBounded, AsyncChannelBounded, StdSync, Actor);
     mpmc_group!(c, "bounded1024_mpmc_2x2", 2, 2;
-        CbBounded, KanalBounded, FlumeBounded, AsyncChannelBounded, Actor);
+        SegmqBounded, CbBounded, KanalBounded, FlumeBounded, AsyncChannelBounded, Actor);
 }
 
 /// Adds `burst::<C>(n)` for each listed implementation.
@@ -110,14 +109,31 @@ fn mq(c: &mut Criterion) {
         run(&mut g, &format!("segmq Queue + {conc} threads"), n(), |n| {
             segmq_pool(conc, n)
         });
-        // after merge of mq:
-        // run(&mut g, &format!("segmq Mq c{conc}"), n(), |n| segmq_mq(conc, n));
+        run(&mut g, &format!("segmq Mq c{conc}"), n(), |n| {
+            segmq_mq(conc, n)
+        });
     }
     g.finish();
 }
 
-// after merge of batch: a "batch64" group comparing `segmq_batch_spsc(64, n)` (support/mod.rs)
-// with `mpmc::<Segmq>(1, 1, n)` and, once bounded exists, the same on `Queue::bounded(1024)`.
+/// `send_batch`/`recv_batch` of [`BATCH`] (64) against one `send`/`recv` per message, on the
+/// same queue flavour with the same message count and harness: 1:1 and 2:2, unbounded and
+/// bounded(1024). Names: `<flavour> <p>x<c> <single|batch64>`.
+fn batch(c: &mut Criterion) {
+    let mut g = group(c, "batch64");
+    for (p, cons) in [(1, 1), (2, 2)] {
+        for flavour in Flavour::ALL {
+            let name = format!("{} {p}x{cons}", flavour.name());
+            run(&mut g, &format!("{name} single"), n(), |n| {
+                segmq_single(flavour, p, cons, n)
+            });
+            run(&mut g, &format!("{name} batch{BATCH}"), n(), |n| {
+                segmq_batch(flavour, p, cons, BATCH, n)
+            });
+        }
+    }
+    g.finish();
+}
 
 /// The checks must bite: a run that loses or duplicates a message must panic.
 fn checks_bite() {
@@ -141,6 +157,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     unbounded(&mut c);
     bounded(&mut c);
+    batch(&mut c);
     burst_group(&mut c);
     async_groups(&mut c);
     mq(&mut c);

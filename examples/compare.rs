@@ -127,6 +127,8 @@ struct Mode {
     n: u64,
     /// Messages per burst.
     burst_n: u64,
+    /// Messages per batch64 run (more than `n`: batched runs are short, and noisy when short).
+    batch_n: u64,
     /// Round trips per ping-pong run.
     rounds: u64,
     /// Messages per paced-latency run.
@@ -138,6 +140,7 @@ const QUICK: Mode = Mode {
     runs: 3,
     n: 20_000,
     burst_n: 100_000,
+    batch_n: 100_000,
     rounds: 2_000,
     paced_n: 2_000,
 };
@@ -146,6 +149,7 @@ const DEFAULT: Mode = Mode {
     runs: 5,
     n: 100_000,
     burst_n: 1_000_000,
+    batch_n: 500_000,
     rounds: 10_000,
     paced_n: 5_000,
 };
@@ -154,6 +158,7 @@ const FULL: Mode = Mode {
     runs: 9,
     n: 1_000_000,
     burst_n: 1_000_000,
+    batch_n: 2_000_000,
     rounds: 50_000,
     paced_n: 50_000,
 };
@@ -360,9 +365,81 @@ fn throughput(r: &mut Runner) {
         Segmq, CbUnbounded, Kanal, Flume, AsyncChannel, Actor);
     mpmc_section!(r, "mpmc_4x4", 4, 4, [Actor, CbUnbounded, Kanal];
         Segmq, CbUnbounded, Kanal, Flume, AsyncChannel, Actor);
-    // after merge of bounded: add `SegmqBounded` first in this list.
     mpmc_section!(r, "bounded1024_spsc", 1, 1, [Actor, CbBounded, KanalBounded];
-        CbBounded, KanalBounded, FlumeBounded, AsyncChannelBounded, StdSync, Actor);
+        SegmqBounded, CbBounded, KanalBounded, FlumeBounded, AsyncChannelBounded, StdSync, Actor);
+    mpmc_section!(r, "bounded1024_mpmc_2x2", 2, 2, [Actor, CbBounded, KanalBounded];
+        SegmqBounded, CbBounded, KanalBounded, FlumeBounded, AsyncChannelBounded, Actor);
+}
+
+/// A ratio of `value` to the row `name` of the (earlier) table `title`, or "-" if that table or
+/// row was not run (filtered out).
+fn ratio_to(r: &Runner, title: &str, name: &str, value: f64) -> String {
+    r.sections
+        .iter()
+        .find(|s| s.title == title)
+        .and_then(|s| s.base_value(name).map(|base| s.unit.ratio(value, base)))
+        .map_or_else(|| "-".to_owned(), |x| format!("x{x:.2}"))
+}
+
+/// segmq `send_batch`/`recv_batch` of [`BATCH`] against one call per message, same flavour,
+/// same message count, same harness; the ratios to the actor and crossbeam-channel come from
+/// the matching single-call table above (same workload, run earlier).
+fn batch_section(r: &mut Runner) {
+    let title = "batch64";
+    if !r.wants_section(title) {
+        return;
+    }
+    let n = r.mode.batch_n;
+    let mut s = Section::new(title, Unit::Mps, &[]);
+    s.extra_headers = vec![
+        "batch vs single",
+        "vs actor (same workload)",
+        "vs crossbeam (same workload)",
+    ];
+    for (p, c, workload) in [(1, 1, "spsc"), (2, 2, "mpmc_2x2")] {
+        for flavour in Flavour::ALL {
+            let (peers, cb) = match flavour {
+                Flavour::Unbounded => (workload.to_owned(), CbUnbounded::NAME),
+                Flavour::Bounded => (format!("bounded1024_{workload}"), CbBounded::NAME),
+            };
+            let stem = format!("{} {p}x{c}", flavour.name());
+            let single_name = format!("{stem} single");
+            let batch_name = format!("{stem} batch{BATCH}");
+            let single = r
+                .measure(title, &single_name, || segmq_single(flavour, p, c, n))
+                .map(|d| n as f64 / d.as_secs_f64() / 1e6);
+            let batch = r
+                .measure(title, &batch_name, || segmq_batch(flavour, p, c, BATCH, n))
+                .map(|d| n as f64 / d.as_secs_f64() / 1e6);
+            let peer_ratios = |v: f64| {
+                [
+                    ratio_to(r, &peers, Actor::NAME, v),
+                    ratio_to(r, &peers, cb, v),
+                ]
+            };
+            if let Some(v) = single {
+                let [actor, cb] = peer_ratios(v);
+                s.rows.push(Row {
+                    name: single_name,
+                    value: v,
+                    extra: vec!["-".into(), actor, cb],
+                });
+            }
+            if let Some(v) = batch {
+                let speedup = single.map_or_else(|| "-".to_owned(), |b| format!("x{:.2}", v / b));
+                let [actor, cb] = peer_ratios(v);
+                s.rows.push(Row {
+                    name: batch_name,
+                    value: v,
+                    extra: vec![speedup, actor, cb],
+                });
+            }
+        }
+    }
+    s.title = format!(
+        "batch64 (segmq send_batch/recv_batch of {BATCH} vs one call per message, {n} messages)"
+    );
+    r.push(s);
 }
 
 fn async_row<C: AsyncChan>(
@@ -470,10 +547,10 @@ fn mq_section(r: &mut Runner) {
     let n = r.mode.n;
     let mut s = Section::new(title, Unit::Mps, &["actor MQ c1", "actor MQ c4"]);
     for conc in [1, 4] {
-        let cells: [(String, Workload); 2] = [
+        let cells: [(String, Workload); 3] = [
             (format!("actor MQ c{conc}"), actor_mq),
             (format!("segmq Queue + {conc} threads"), segmq_pool),
-            // after merge of mq: (format!("segmq Mq c{conc}"), segmq_mq),
+            (format!("segmq Mq c{conc}"), segmq_mq),
         ];
         for (name, f) in cells {
             let n = if name.starts_with("actor") {
@@ -513,7 +590,7 @@ fn latency(r: &mut Runner) {
             &[Actor::NAME, CbUnbounded::NAME, CbBounded::NAME, Kanal::NAME],
         );
         pingpong_row::<Segmq>(r, &mut s);
-        // after merge of bounded: pingpong_row::<SegmqBounded>(r, &mut s);
+        pingpong_row::<SegmqBounded>(r, &mut s);
         pingpong_row::<CbUnbounded>(r, &mut s);
         pingpong_row::<CbBounded>(r, &mut s);
         pingpong_row::<Kanal>(r, &mut s);
@@ -532,6 +609,7 @@ fn latency(r: &mut Runner) {
         );
         s.extra_headers = vec!["p50", "p99.9", "max"];
         paced_row::<Segmq>(r, &mut s);
+        paced_row::<SegmqBounded>(r, &mut s);
         paced_row::<CbUnbounded>(r, &mut s);
         paced_row::<CbBounded>(r, &mut s);
         paced_row::<Kanal>(r, &mut s);
@@ -710,6 +788,7 @@ fn main() {
     };
     println!("segmq compare, mode {}: {}\n", mode.name, machine());
     throughput(&mut r);
+    batch_section(&mut r);
     asynchronous(&mut r);
     burst_section(&mut r);
     mq_section(&mut r);

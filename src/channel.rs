@@ -28,7 +28,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use crate::error::{RecvError, RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use crate::error::{
+    RecvError, RecvTimeoutError, SendBatchError, SendTimeoutError, TryRecvError, TrySendError,
+};
 use crate::flavor::{Flavor, PopError, PushError};
 use crate::sync::event::{Event, Listener};
 use crate::sync::{AtomicUsize, Backoff, Ordering};
@@ -113,6 +115,29 @@ impl<T> Channel<T> {
             }
         }
         Ok(())
+    }
+
+    /// [`try_send_batch`](Self::try_send_batch) (`wait == false`) or
+    /// [`send_batch_blocking`](Self::send_batch_blocking) over any batch, with the public error:
+    /// the batch is collected into a `Vec` first (no copy when it is one), so no user code runs
+    /// while slots are claimed.
+    pub(crate) fn send_batch_iter<I: IntoIterator<Item = T>>(
+        &self,
+        msgs: I,
+        wait: bool,
+    ) -> Result<usize, SendBatchError<T>> {
+        let mut src = msgs.into_iter().collect::<Vec<T>>().into_iter();
+        let total = src.len();
+        let result = if wait {
+            self.send_batch_blocking(&mut src)
+                .map_err(|()| PushError::Closed(()))
+        } else {
+            self.try_send_batch(&mut src)
+        };
+        result.map(|()| total).map_err(|e| {
+            let full = matches!(e, PushError::Full(()));
+            SendBatchError::new(total - src.len(), src.collect(), full)
+        })
     }
 
     /// Pops up to `max` messages without waiting, appending them to `out`; `Ok(0)` only when
@@ -325,6 +350,14 @@ impl<T> Channel<T> {
     ) -> Option<R> {
         if let Some(done) = step() {
             return Some(done);
+        }
+        // Room is often only a receive away: spin briefly before parking (as `wait_recv`).
+        let backoff = Backoff::new();
+        while !backoff.is_completed() {
+            backoff.snooze();
+            if let Some(done) = step() {
+                return Some(done);
+            }
         }
         let mut waiter = Waiter::new();
         let result = loop {

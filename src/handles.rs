@@ -27,7 +27,7 @@ use crate::error::{
     RecvError, RecvTimeoutError, SendBatchError, SendError, SendTimeoutError, TryRecvError,
     TrySendError,
 };
-use crate::flavor::{bounded::Bounded, unbounded::Unbounded, Flavor, PushError};
+use crate::flavor::{bounded::Bounded, unbounded::Unbounded, Flavor};
 use crate::recv::{Iter, Recv, RecvBatch, TryIter};
 use crate::send::Send;
 use crate::sync::Arc;
@@ -172,12 +172,7 @@ impl<T> Sender<T> {
         &self,
         msgs: I,
     ) -> Result<usize, SendBatchError<T>> {
-        let mut src = msgs.into_iter().collect::<Vec<T>>().into_iter();
-        let total = src.len();
-        match self.chan.send_batch_blocking(&mut src) {
-            Ok(()) => Ok(total),
-            Err(()) => Err(SendBatchError::new(total - src.len(), src.collect(), false)),
-        }
+        self.chan.send_batch_iter(msgs, true)
     }
 
     /// Sends as much of a batch as fits without waiting; see
@@ -192,16 +187,7 @@ impl<T> Sender<T> {
         &self,
         msgs: I,
     ) -> Result<usize, SendBatchError<T>> {
-        let mut src = msgs.into_iter().collect::<Vec<T>>().into_iter();
-        let total = src.len();
-        match self.chan.try_send_batch(&mut src) {
-            Ok(()) => Ok(total),
-            Err(e) => Err(SendBatchError::new(
-                total - src.len(),
-                src.collect(),
-                matches!(e, PushError::Full(())),
-            )),
-        }
+        self.chan.send_batch_iter(msgs, false)
     }
 
     /// Closes the queue for every handle: sends fail from now on; receivers drain what was

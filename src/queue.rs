@@ -178,12 +178,7 @@ impl<T> Queue<T> {
         &self,
         msgs: I,
     ) -> Result<usize, SendBatchError<T>> {
-        let mut src = msgs.into_iter().collect::<Vec<T>>().into_iter();
-        let total = src.len();
-        match self.chan.send_batch_blocking(&mut src) {
-            Ok(()) => Ok(total),
-            Err(()) => Err(SendBatchError::new(total - src.len(), src.collect(), false)),
-        }
+        self.chan.send_batch_iter(msgs, true)
     }
 
     /// Sends as many messages of `msgs` as fit without waiting, in order, claiming a run of
@@ -202,16 +197,7 @@ impl<T> Queue<T> {
         &self,
         msgs: I,
     ) -> Result<usize, SendBatchError<T>> {
-        let mut src = msgs.into_iter().collect::<Vec<T>>().into_iter();
-        let total = src.len();
-        match self.chan.try_send_batch(&mut src) {
-            Ok(()) => Ok(total),
-            Err(e) => Err(SendBatchError::new(
-                total - src.len(),
-                src.collect(),
-                matches!(e, crate::flavor::PushError::Full(())),
-            )),
-        }
+        self.chan.send_batch_iter(msgs, false)
     }
 
     /// Waits for at least one message, then moves up to `max` messages that are there into

@@ -144,34 +144,32 @@ impl Chan for Segmq {
     }
 }
 
-// after merge of bounded: uncomment, check the constructor/send signatures against
-// `src/queue.rs`, and add `SegmqBounded` next to `Segmq` in the "bounded" groups of
-// `benches/throughput.rs` and `examples/compare.rs` (search for "after merge of bounded").
-//
-// /// `segmq::Queue::bounded(BOUNDED_CAP)`, blocking send.
-// pub struct SegmqBounded;
-// impl Chan for SegmqBounded {
-//     const NAME: &'static str = "segmq bounded";
-//     const UNBOUNDED: bool = false;
-//     type Tx = segmq::Queue<Msg>;
-//     type Rx = segmq::Queue<Msg>;
-//     fn new(_: usize) -> (Self::Tx, Self::Rx) {
-//         let q = segmq::Queue::bounded(BOUNDED_CAP);
-//         (q.clone(), q)
-//     }
-//     fn send(tx: &Self::Tx, msg: Msg) {
-//         tx.send(msg).expect("segmq closed"); // blocks while full
-//     }
-//     fn recv(rx: &Self::Rx) -> Option<Msg> {
-//         rx.recv().ok()
-//     }
-//     fn clone_rx(rx: &Self::Rx) -> Self::Rx {
-//         rx.clone()
-//     }
-//     fn close(tx: Self::Tx) {
-//         tx.close();
-//     }
-// }
+/// `segmq::Queue::bounded(BOUNDED_CAP)`: the ring flavour, `send` blocks while it is full.
+pub struct SegmqBounded;
+impl Chan for SegmqBounded {
+    const NAME: &'static str = "segmq bounded";
+    const UNBOUNDED: bool = false;
+    type Tx = segmq::Queue<Msg>;
+    type Rx = segmq::Queue<Msg>;
+    fn new(_: usize) -> (Self::Tx, Self::Rx) {
+        let q = segmq::Queue::bounded(BOUNDED_CAP);
+        (q.clone(), q)
+    }
+    #[inline]
+    fn send(tx: &Self::Tx, msg: Msg) {
+        tx.send(msg).expect("segmq bounded closed");
+    }
+    #[inline]
+    fn recv(rx: &Self::Rx) -> Option<Msg> {
+        rx.recv().ok()
+    }
+    fn clone_rx(rx: &Self::Rx) -> Self::Rx {
+        rx.clone()
+    }
+    fn close(tx: Self::Tx) {
+        tx.close();
+    }
+}
 
 /// Implements [`Chan`] for a channel crate with clonable `Sender`/`Receiver`, `send`/`recv`
 /// returning `Result`, closed when the last sender drops.
@@ -374,9 +372,45 @@ fn producer_ranges<Tx: Clone>(tx: Tx, producers: usize, n: u64) -> Vec<(Tx, u64,
 pub fn mpmc<C: Chan>(producers: usize, consumers: usize, n: u64) -> Duration {
     assert!(consumers == 1 || C::MPMC, "{} is single-consumer", C::NAME);
     let (tx, rx) = C::new(consumers);
-    let start = Arc::new(Barrier::new(producers + consumers + 1));
     let mut rxs: Vec<C::Rx> = (1..consumers).map(|_| C::clone_rx(&rx)).collect();
     rxs.push(rx);
+    let (elapsed, total) = drive(
+        tx,
+        producers,
+        rxs,
+        n,
+        |tx, lo, hi| {
+            for v in lo..hi {
+                C::send(tx, v);
+            }
+        },
+        |rx, t| {
+            while let Some(v) = C::recv(rx) {
+                t.add(v);
+            }
+        },
+        C::close,
+    );
+    total.check(n, C::NAME);
+    elapsed
+}
+
+/// The body of every threaded workload: one producer thread per `producers` range of `0..n`
+/// (`send_range(tx, lo, hi)`; the last producer to finish calls `close`), one consumer thread
+/// per handle in `rxs` (`drain(rx, tally)` until the queue is closed and empty), all released
+/// by one barrier. Returns the [`span`] and the sum of the consumers' tallies (for the caller
+/// to check against `0..n`).
+fn drive<Tx: Clone + Send + 'static, Rx: Send + 'static>(
+    tx: Tx,
+    producers: usize,
+    rxs: Vec<Rx>,
+    n: u64,
+    send_range: impl Fn(&Tx, u64, u64) + Copy + Send + 'static,
+    drain: impl Fn(&Rx, &mut Tally) + Copy + Send + 'static,
+    close: impl Fn(Tx) + Copy + Send + 'static,
+) -> (Duration, Tally) {
+    let consumers = rxs.len();
+    let start = Arc::new(Barrier::new(producers + consumers + 1));
     let consumer_threads: Vec<_> = rxs
         .into_iter()
         .map(|rx| {
@@ -384,9 +418,7 @@ pub fn mpmc<C: Chan>(producers: usize, consumers: usize, n: u64) -> Duration {
             thread::spawn(move || {
                 start.wait();
                 let mut t = Tally::default();
-                while let Some(v) = C::recv(&rx) {
-                    t.add(v);
-                }
+                drain(&rx, &mut t);
                 (t, Instant::now())
             })
         })
@@ -400,11 +432,9 @@ pub fn mpmc<C: Chan>(producers: usize, consumers: usize, n: u64) -> Duration {
             thread::spawn(move || {
                 start.wait();
                 let t0 = Instant::now();
-                for v in lo..hi {
-                    C::send(&tx, v);
-                }
+                send_range(&tx, lo, hi);
                 if remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    C::close(tx);
+                    close(tx);
                 } else {
                     drop(tx);
                 }
@@ -424,8 +454,7 @@ pub fn mpmc<C: Chan>(producers: usize, consumers: usize, n: u64) -> Duration {
         total.merge(t);
         ends.push(end);
     }
-    total.check(n, C::NAME);
-    span(starts, ends)
+    (span(starts, ends), total)
 }
 
 /// Round trips: the caller sends `i`, an echo thread sends it back on a second queue. Returns
@@ -631,9 +660,36 @@ pub fn segmq_pool(concurrency: usize, n: u64) -> Duration {
     elapsed
 }
 
-// after merge of mq: a `segmq_mq(concurrency, n)` twin of `actor_mq` on `segmq::Mq` (register a
-// queue with a no-op handler calling `tally.add`, publish `0..n`, stop and wait), added to the
-// "mq" group of `benches/throughput.rs` and to `examples/compare.rs`.
+/// The same dispatch on `segmq::Mq`, the twin of [`actor_mq`]: one queue registered with
+/// `concurrency` workers running a no-op handler, `0..n` published through its `Publisher`,
+/// then `stop()` (which waits for the workers to drain). Time: first publish to the end of
+/// `stop()`. Also checks the queue's own counters (every message handled once, none failed).
+pub fn segmq_mq(concurrency: usize, n: u64) -> Duration {
+    let tally = Arc::new(SharedTally::default());
+    let mq = segmq::Mq::new();
+    let handler_tally = Arc::clone(&tally);
+    let publisher = mq
+        .register("bench", concurrency, move |m: &segmq::Msg<Msg>| {
+            handler_tally.add(m.data);
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .expect("register");
+    mq.start().expect("start");
+    let t0 = Instant::now();
+    for v in 0..n {
+        publisher.publish(v).expect("publish");
+    }
+    mq.stop();
+    let elapsed = t0.elapsed();
+    tally.get().check(n, "segmq Mq");
+    let stats = mq.stats("bench").expect("stats of the bench queue");
+    assert_eq!(
+        (stats.handled_ok, stats.failed, stats.panicked, stats.depth),
+        (n, 0, 0, 0),
+        "segmq Mq: queue counters"
+    );
+    elapsed
+}
 
 // ---------------------------------------------------------------------------------------------
 // Async
@@ -839,31 +895,101 @@ pub fn async_mpmc<C: AsyncChan>(
     elapsed
 }
 
-// after merge of bounded/batch: batch workloads (`send_batch`/`recv_batch` of 64 vs single
-// calls on the same queue) go here; check `src/queue.rs` for the exact signatures, e.g.
-//
-// /// SPSC where the producer sends slices of `batch` and the consumer receives up to `batch`.
-// pub fn segmq_batch_spsc(batch: usize, n: u64) -> Duration {
-//     let q = segmq::Queue::<Msg>::unbounded();
-//     let rx = q.clone();
-//     let consumer = thread::spawn(move || {
-//         let mut t = Tally::default();
-//         let mut buf = Vec::with_capacity(batch);
-//         while rx.recv_batch(&mut buf, batch).is_ok() {
-//             buf.drain(..).for_each(|v| t.add(v));
-//         }
-//         t
-//     });
-//     let t0 = Instant::now();
-//     let mut v = 0;
-//     while v < n {
-//         let hi = (v + batch as u64).min(n);
-//         q.send_batch(v..hi).expect("send_batch");
-//         v = hi;
-//     }
-//     q.close();
-//     let t = consumer.join().expect("consumer panicked");
-//     let elapsed = t0.elapsed();
-//     t.check(n, "segmq batch");
-//     elapsed
-// }
+// ---------------------------------------------------------------------------------------------
+// Batches
+// ---------------------------------------------------------------------------------------------
+
+/// Batch size of the `batch64` workloads.
+pub const BATCH: usize = 64;
+
+/// Which segmq queue a batch workload runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    /// `Queue::unbounded()` ([`Segmq`]).
+    Unbounded,
+    /// `Queue::bounded(BOUNDED_CAP)` ([`SegmqBounded`]).
+    Bounded,
+}
+
+impl Flavour {
+    /// Both flavours, unbounded first.
+    pub const ALL: [Flavour; 2] = [Flavour::Unbounded, Flavour::Bounded];
+
+    /// Name in reports (the [`Chan::NAME`] of the single-call twin).
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavour::Unbounded => Segmq::NAME,
+            Flavour::Bounded => SegmqBounded::NAME,
+        }
+    }
+
+    fn queue(self) -> segmq::Queue<Msg> {
+        match self {
+            Flavour::Unbounded => segmq::Queue::unbounded(),
+            Flavour::Bounded => segmq::Queue::bounded(BOUNDED_CAP),
+        }
+    }
+}
+
+/// [`mpmc`] with `send_batch`/`recv_batch`: each producer sends its range in slices of `batch`
+/// consecutive values (`send_batch`, which waits for room on a full bounded queue), each
+/// consumer takes up to `batch` per `recv_batch` into a reused buffer. Same threads, barrier,
+/// timing and check as [`mpmc`]. `send_batch` takes an iterator and collects it into a `Vec`,
+/// so every batch costs one allocation: that is part of what is measured.
+pub fn segmq_batch(
+    flavour: Flavour,
+    producers: usize,
+    consumers: usize,
+    batch: usize,
+    n: u64,
+) -> Duration {
+    assert!(batch > 0, "batch size 0");
+    let q = flavour.queue();
+    let rxs: Vec<segmq::Queue<Msg>> = (0..consumers).map(|_| q.clone()).collect();
+    let (elapsed, total) = drive(
+        q,
+        producers,
+        rxs,
+        n,
+        move |q, lo, hi| {
+            let mut v = lo;
+            while v < hi {
+                let end = (v + batch as u64).min(hi);
+                let sent = q.send_batch(v..end).expect("segmq send_batch: closed");
+                assert_eq!(sent as u64, end - v, "segmq send_batch: short count");
+                v = end;
+            }
+        },
+        move |q, t| {
+            let mut buf = Vec::with_capacity(batch);
+            while let Ok(got) = q.recv_batch(&mut buf, batch) {
+                assert!(
+                    got == buf.len() && (1..=batch).contains(&got),
+                    "segmq recv_batch: returned {got} for {} moved",
+                    buf.len()
+                );
+                buf.drain(..).for_each(|v| t.add(v));
+            }
+        },
+        |q: segmq::Queue<Msg>| {
+            q.close();
+        },
+    );
+    total.check(n, &format!("{} batch{batch}", flavour.name()));
+    elapsed
+}
+
+/// The single-call twin of [`segmq_batch`] on the same flavour: [`mpmc`] of [`Segmq`] or
+/// [`SegmqBounded`] (one `send`/`recv` per message).
+pub fn segmq_single(flavour: Flavour, producers: usize, consumers: usize, n: u64) -> Duration {
+    match flavour {
+        Flavour::Unbounded => mpmc::<Segmq>(producers, consumers, n),
+        Flavour::Bounded => mpmc::<SegmqBounded>(producers, consumers, n),
+    }
+}
+
+/// SPSC on an unbounded queue, the producer sending slices of `batch`, the consumer receiving
+/// up to `batch` at a time.
+pub fn segmq_batch_spsc(batch: usize, n: u64) -> Duration {
+    segmq_batch(Flavour::Unbounded, 1, 1, batch, n)
+}
