@@ -64,6 +64,8 @@ mod sync;
 pub use error::{
     RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
+#[cfg(feature = "durable")]
+pub use mq::{Damage, DurableError, DurableOptions, RecoveryReport, SyncPolicy};
 pub use mq::{
     Mq, MqError, Msg, PublishError, Publisher, QueueOptions, QueueReport, QueueStats, RetryPolicy,
     StopReport,
