@@ -110,7 +110,8 @@
 //! * One process, one queue per directory: nothing locks the directory.
 //! * The attempt count and the publish time are not logged: a redelivered message starts at
 //!   attempt 1 and its [`Msg::enqueued_at`](crate::Msg::enqueued_at) is the restart.
-//! * `publish_async` on a durable queue blocks the task while it waits for the disk.
+//! * `try_publish` and `publish_async` on a durable queue wait for the disk like `publish`
+//!   (`publish_async` blocks its task meanwhile); `publish_batch` syncs once per message.
 //! * After a write or `fsync` error the log refuses all writes ([`DurableError::Failed`]);
 //!   register again (restart) to go on from what is on disk.
 
