@@ -103,6 +103,7 @@ impl From<super::DurableError> for MqError {
 /// assert_eq!(err.into_inner(), "not a byte");
 /// ```
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PublishError<T> {
     /// No queue has this name.
     UnknownQueue(T),
