@@ -6,7 +6,9 @@
 //! slots of one sender that has not written them yet, and both then spin (yielding) on those
 //! slots. With 2 preemptions loom's exploration of those spin paths exceeds any branch budget
 //! (still running after 12 minutes with 200,000 branches per path); with 1 it finishes in
-//! seconds. The fault injections in the README were caught at bound 1.
+//! seconds. At bound 1 they still catch planted faults: a batch that wakes only one parked
+//! receiver deadlocks `one_batch_wakes_as_many_receivers_as_messages`, and a batch pop that
+//! does not stop at `tail` crashes `unbounded_batch_across_a_block_boundary`.
 
 use loom::thread;
 use segmq::{Queue, TryRecvError};

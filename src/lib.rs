@@ -67,6 +67,8 @@ pub use error::{
     TrySendError,
 };
 pub use handles::{bounded, unbounded, Receiver, Sender};
+#[cfg(feature = "durable")]
+pub use mq::{Damage, DurableError, DurableOptions, RecoveryReport, SyncPolicy};
 pub use mq::{
     Mq, MqError, Msg, PublishError, Publisher, QueueOptions, QueueReport, QueueStats, RetryPolicy,
     StopReport,

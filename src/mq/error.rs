@@ -44,6 +44,10 @@ pub enum MqError {
         /// What is not supported.
         what: &'static str,
     },
+    /// A durable queue's log could not be opened or recovered (disk error or damaged log;
+    /// the error names the file).
+    #[cfg(feature = "durable")]
+    Storage(super::DurableError),
 }
 
 impl fmt::Display for MqError {
@@ -64,11 +68,28 @@ impl fmt::Display for MqError {
             Self::Unsupported { queue, what } => {
                 write!(f, "mq: queue `{queue}`: {what} is not supported yet")
             }
+            #[cfg(feature = "durable")]
+            Self::Storage(e) => write!(f, "mq: {e}"),
         }
     }
 }
 
-impl Error for MqError {}
+impl Error for MqError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            #[cfg(feature = "durable")]
+            Self::Storage(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(feature = "durable")]
+impl From<super::DurableError> for MqError {
+    fn from(e: super::DurableError) -> Self {
+        Self::Storage(e)
+    }
+}
 
 /// Why a message was not published; the data comes back with [`into_inner`](Self::into_inner).
 ///
@@ -82,6 +103,7 @@ impl Error for MqError {}
 /// assert_eq!(err.into_inner(), "not a byte");
 /// ```
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PublishError<T> {
     /// No queue has this name.
     UnknownQueue(T),
@@ -91,6 +113,10 @@ pub enum PublishError<T> {
     Closed(T),
     /// The queue is bounded and full.
     Full(T),
+    /// A durable queue could not log the message (disk error, or a payload the codec refused);
+    /// the error names the file. Only with the `durable` feature.
+    #[cfg(feature = "durable")]
+    Storage(T, super::DurableError),
 }
 
 impl<T> PublishError<T> {
@@ -98,6 +124,8 @@ impl<T> PublishError<T> {
     pub fn into_inner(self) -> T {
         match self {
             Self::UnknownQueue(t) | Self::TypeMismatch(t) | Self::Closed(t) | Self::Full(t) => t,
+            #[cfg(feature = "durable")]
+            Self::Storage(t, _) => t,
         }
     }
 
@@ -117,30 +145,52 @@ impl<T> PublishError<T> {
             Self::TypeMismatch(t) => PublishError::TypeMismatch(f(t)),
             Self::Closed(t) => PublishError::Closed(f(t)),
             Self::Full(t) => PublishError::Full(f(t)),
+            #[cfg(feature = "durable")]
+            Self::Storage(t, e) => PublishError::Storage(f(t), e),
         }
     }
 }
 
 impl<T> fmt::Debug for PublishError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        #[cfg(feature = "durable")]
+        if let Self::Storage(_, e) = self {
+            return f.debug_tuple("Storage").field(&"..").field(e).finish();
+        }
         f.write_str(match self {
             Self::UnknownQueue(_) => "UnknownQueue(..)",
             Self::TypeMismatch(_) => "TypeMismatch(..)",
             Self::Closed(_) => "Closed(..)",
             Self::Full(_) => "Full(..)",
+            #[cfg(feature = "durable")]
+            Self::Storage(..) => "Storage(..)",
         })
     }
 }
 
 impl<T> fmt::Display for PublishError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        #[cfg(feature = "durable")]
+        if let Self::Storage(_, e) = self {
+            return write!(f, "mq: publishing to a durable queue: {e}");
+        }
         f.write_str(match self {
             Self::UnknownQueue(_) => "mq: publishing to an unknown queue",
             Self::TypeMismatch(_) => "mq: publishing a message of the wrong type",
             Self::Closed(_) => "mq: publishing to a stopped queue",
             Self::Full(_) => "mq: publishing to a full queue",
+            #[cfg(feature = "durable")]
+            Self::Storage(..) => "mq: publishing to a durable queue: storage error",
         })
     }
 }
 
-impl<T> Error for PublishError<T> {}
+impl<T> Error for PublishError<T> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            #[cfg(feature = "durable")]
+            Self::Storage(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -53,6 +53,8 @@
 
 #[cfg(feature = "tokio")]
 mod async_pool;
+#[cfg(feature = "durable")]
+pub mod durable;
 mod error;
 mod msg;
 mod options;
@@ -64,6 +66,8 @@ mod stats;
 
 #[cfg(feature = "tokio")]
 pub use async_pool::HandlerFuture;
+#[cfg(feature = "durable")]
+pub use durable::{Damage, DurableError, DurableOptions, RecoveryReport, SyncPolicy};
 pub use error::{MqError, PublishError};
 pub use msg::Msg;
 pub use options::QueueOptions;

@@ -34,6 +34,8 @@ pub struct QueueOptions<T> {
     pub(crate) dead_letter: Option<DeadLetter<T>>,
     #[cfg(feature = "tokio")]
     pub(crate) runtime: Option<tokio::runtime::Handle>,
+    #[cfg(feature = "durable")]
+    pub(crate) durable: Option<super::durable::DurableSpec<T>>,
 }
 
 impl<T> QueueOptions<T> {
@@ -52,6 +54,8 @@ impl<T> QueueOptions<T> {
             dead_letter: None,
             #[cfg(feature = "tokio")]
             runtime: None,
+            #[cfg(feature = "durable")]
+            durable: None,
         }
     }
 

@@ -103,6 +103,9 @@ pub(crate) struct QueueCore<T> {
     live: Mutex<usize>,
     all_exited: Condvar,
     pub(crate) threads: Mutex<Vec<JoinHandle<()>>>,
+    /// The write-ahead log of a durable queue.
+    #[cfg(feature = "durable")]
+    pub(crate) durable: Option<super::durable::Durable<T>>,
 }
 
 impl<T: Send + 'static> QueueCore<T> {
@@ -133,6 +136,8 @@ impl<T: Send + 'static> QueueCore<T> {
             live: Mutex::new(0),
             all_exited: Condvar::new(),
             threads: Mutex::new(Vec::new()),
+            #[cfg(feature = "durable")]
+            durable: None,
         })
     }
 
@@ -277,6 +282,10 @@ impl<T: Send + 'static> QueueCore<T> {
     ) -> Next<T> {
         let failure = match outcome {
             Ok(()) => {
+                #[cfg(feature = "durable")]
+                if let Some(d) = &self.durable {
+                    d.done(msg.id);
+                }
                 WorkerStats::bump(&w.ok);
                 WorkerStats::bump(&w.finished);
                 return Next::Done;
@@ -292,7 +301,13 @@ impl<T: Send + 'static> QueueCore<T> {
             "mq: handler failed: {failure}"
         );
         if msg.attempt >= self.policy.max_attempts() {
+            #[cfg(feature = "durable")]
+            let id = msg.id;
             self.dead_letter(msg);
+            #[cfg(feature = "durable")]
+            if let Some(d) = &self.durable {
+                d.done(id);
+            }
             WorkerStats::bump(&w.dead_lettered);
             WorkerStats::bump(&w.finished);
             return Next::Done;

@@ -42,6 +42,10 @@ impl<T: Send + 'static> Publisher<T> {
     /// ```
     #[inline]
     pub fn publish(&self, data: T) -> Result<u64, PublishError<T>> {
+        #[cfg(feature = "durable")]
+        if let Some(d) = &self.core.durable {
+            return d.publish(&self.core.queue, data);
+        }
         self.core
             .queue
             .chan
@@ -60,6 +64,10 @@ impl<T: Send + 'static> Publisher<T> {
     /// ```
     #[inline]
     pub fn try_publish(&self, data: T) -> Result<u64, PublishError<T>> {
+        #[cfg(feature = "durable")]
+        if let Some(d) = &self.core.durable {
+            return d.publish(&self.core.queue, data);
+        }
         self.core
             .queue
             .chan
@@ -80,6 +88,10 @@ impl<T: Send + 'static> Publisher<T> {
     /// assert_eq!(futures_executor::block_on(p.publish_async(3)).unwrap(), 0);
     /// ```
     pub async fn publish_async(&self, data: T) -> Result<u64, PublishError<T>> {
+        #[cfg(feature = "durable")]
+        if let Some(d) = &self.core.durable {
+            return d.publish(&self.core.queue, data);
+        }
         crate::send::SendSeq::new(&self.core.queue.chan, Envelope::fresh(data))
             .await
             .map_err(|e| PublishError::Closed(e.into_inner().data))

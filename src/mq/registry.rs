@@ -293,7 +293,8 @@ impl Mq {
         if self.map.load().contains_key(name) {
             return Err(MqError::DuplicateQueue(name.to_owned()));
         }
-        let core = QueueCore::new(
+        #[allow(unused_mut)]
+        let mut core = QueueCore::new(
             name,
             options.concurrency,
             options.capacity,
@@ -301,6 +302,17 @@ impl Mq {
             options.dead_letter,
             self.timer.clone(),
         )?;
+        #[cfg(feature = "durable")]
+        if let Some(spec) = options.durable {
+            if options.capacity.is_some() {
+                return Err(MqError::Unsupported {
+                    queue: name.to_owned(),
+                    what: "a durable bounded queue",
+                });
+            }
+            let durable = super::durable::Durable::open(spec, &core.queue)?;
+            core.durable = Some(durable);
+        }
         let publisher = Publisher {
             core: Arc::new(core),
         };

@@ -1,0 +1,361 @@
+//! Durable queues (feature `durable`): an opt-in write-ahead log, so that a crash loses no
+//! accepted message.
+//!
+//! [`QueueOptions::durable`] makes an [`Mq`](crate::Mq) queue write every accepted message to a
+//! log in a directory of its own before the message enters the in-memory queue, and a "done"
+//! record once its handler succeeded (or it was dead-lettered). Registering the queue again
+//! after a crash replays the log and delivers again, in ID order and with their original IDs,
+//! the messages that have no "done" record. Queues without it are untouched: their publish is
+//! the in-memory push, and a build without the feature contains none of this.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use segmq::{Mq, Msg, QueueOptions, SyncPolicy};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let opts = || QueueOptions::new(2).durable(dir.path(), SyncPolicy::Always);
+//!
+//! // First run: two messages accepted, then the process "dies" before handling them.
+//! let mq = Mq::new();
+//! let p = mq.register_with("words", opts(), |_: &Msg<String>| Ok::<_, std::io::Error>(())).unwrap();
+//! assert_eq!(p.publish("serendipity".into()).unwrap(), 0);
+//! assert_eq!(p.publish("quixotic".into()).unwrap(), 1);
+//! std::mem::forget(mq); // no stop, no drop: as if killed
+//!
+//! // Restart: both come back with their IDs, and new IDs continue after them.
+//! let seen = Arc::new(Mutex::new(Vec::new()));
+//! let sink = seen.clone();
+//! let mq = Mq::new();
+//! let p = mq
+//!     .register_with("words", opts(), move |m: &Msg<String>| {
+//!         sink.lock().unwrap().push((m.id, m.data.clone()));
+//!         Ok::<_, std::io::Error>(())
+//!     })
+//!     .unwrap();
+//! assert_eq!(p.recovery().unwrap().redelivered, 2);
+//! mq.start().unwrap();
+//! assert_eq!(p.publish("ephemeral".into()).unwrap(), 2);
+//! mq.stop();
+//! let mut seen = seen.lock().unwrap().clone();
+//! seen.sort();
+//! assert_eq!(seen, [(0, "serendipity".into()), (1, "quixotic".into()), (2, "ephemeral".into())]);
+//! ```
+//!
+//! # Format
+//!
+//! The log is a directory of segment files `00000000000000000001.seg`, `...2.seg`, ... Each
+//! starts with a 24-byte header (magic `SEGMQWAL`, format version 1, the segment's base ID,
+//! CRC32C of the header) followed by records:
+//!
+//! ```text
+//! len: u32 LE | crc: u32 LE (CRC32C of len's bytes and the body) | body
+//! body = kind: u8 | id: u64 LE | payload (kind 1 "published" only; postcard-encoded T)
+//!        kind 1 = published (the message), kind 2 = done (handled ok or dead-lettered)
+//! ```
+//!
+//! A message costs `17 + payload` bytes for its "published" record and 17 for its "done"
+//! record. The writer starts a new segment past [`DurableOptions::segment_bytes`] (64 MiB by
+//! default) and deletes the oldest segments as soon as every message in them and in the
+//! segments before them is done (so a kept segment never needs a "done" record of a deleted
+//! one); the segment being written is kept.
+//!
+//! # Publish and group commit
+//!
+//! A durable publish encodes the payload, then under a mutex takes the next ID and appends the
+//! record to the pending batch (so the log is in ID order), waits for the batch to be written
+//! (and, with [`SyncPolicy::Always`], `fdatasync`ed), pushes the message into the in-memory
+//! queue with its ID, and returns the ID. The first waiter finding no write in progress leads
+//! the batch: it writes everything appended so far with one `write` and one `fdatasync`, while
+//! later publishers gather in the next batch. Concurrent publishers thus share an `fdatasync`
+//! (group commit). Under `Interval(d)` the publish waits for the `write` only and a thread
+//! syncs every `d`; under `OsBuffered` nothing is synced explicitly.
+//!
+//! "Done" records are written (not synced) by the worker after the handler returned `Ok` or the
+//! dead-letter handler ran; a lost "done" record only means one more delivery.
+//!
+//! # Recovery
+//!
+//! At [`Mq::register_with`](crate::Mq::register_with) (and `register_async`) the segments are
+//! read in order; every "published" record without a later "done" record goes back into the
+//! queue, in ID order, with its ID and attempt 1, to run when the `Mq` starts; new IDs continue
+//! after the highest ID seen (or the last segment's base ID). Then a fresh segment is started.
+//! A record cut short or damaged at the very end of the last segment, with no valid record
+//! after it, is a torn write: it is truncated and reported ([`RecoveryReport::torn_tail`]).
+//! Damage anywhere else fails the registration with [`DurableError::Corrupt`] (file and
+//! offset), or, with [`DurableOptions::skip_corrupt`], is skipped up to the next valid record
+//! and reported ([`RecoveryReport::skipped`]). Nothing panics, whatever the bytes.
+//!
+//! # Guarantees
+//!
+//! * `Always`: every message for which `publish` returned `Ok` is handled at least once across
+//!   crashes and power losses (exactly once when no crash interrupts its handler or the
+//!   writing of its "done" record).
+//! * `Interval(d)`: a power loss (or kernel crash) can lose the messages accepted in the last
+//!   `d` (plus the time of one sync).
+//! * `OsBuffered`: a power loss can lose what the kernel had not written back yet.
+//! * Under every policy, a process crash alone (`kill -9`, abort) loses nothing: `publish`
+//!   returns only after its record was written to the kernel.
+//! * Messages left by [`Mq::stop_timeout`](crate::Mq::stop_timeout) (returned by
+//!   [`Publisher::drain_left`]) have no "done" record: they are delivered again at the next
+//!   registration on the same directory, as are messages whose handler was running at a crash.
+//!   Handlers should therefore be idempotent (or check the ID).
+//! * A publish that returned an error is not handled unless a crash comes between its write
+//!   and its refusal (then it may be delivered once after the restart).
+//!
+//! # Limits
+//!
+//! * Durable queues are unbounded: [`QueueOptions::capacity`] with durability is refused
+//!   ([`MqError::Unsupported`](crate::MqError::Unsupported)), since recovered messages must all
+//!   fit in the queue before the workers start.
+//! * One process, one queue per directory: nothing locks the directory.
+//! * The attempt count and the publish time are not logged: a redelivered message starts at
+//!   attempt 1 and its [`Msg::enqueued_at`](crate::Msg::enqueued_at) is the restart.
+//! * `try_publish` and `publish_async` on a durable queue wait for the disk like `publish`
+//!   (`publish_async` blocks its task meanwhile); `publish_batch` syncs once per message.
+//! * After a write or `fsync` error the log refuses all writes ([`DurableError::Failed`]);
+//!   register again (restart) to go on from what is on disk.
+
+mod error;
+pub(crate) mod format;
+mod options;
+mod recovery;
+mod segment;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use error::DurableError;
+pub use options::{DurableOptions, SyncPolicy};
+pub use recovery::{Damage, RecoveryReport};
+
+use super::msg::Envelope;
+use super::{PublishError, Publisher, QueueOptions};
+use crate::{Queue, TrySendError};
+use writer::Wal;
+
+type Encode<T> = fn(&T, Vec<u8>) -> Result<Vec<u8>, String>;
+type Decode<T> = fn(&[u8]) -> Result<T, String>;
+
+/// What `QueueOptions::durable` records: the options and the codec for `T`, type-erased so
+/// that registration needs no serde bounds.
+pub(crate) struct DurableSpec<T> {
+    options: DurableOptions,
+    encode: Encode<T>,
+    decode: Decode<T>,
+}
+
+fn encode<T: Serialize>(value: &T, buf: Vec<u8>) -> Result<Vec<u8>, String> {
+    postcard::to_extend(value, buf).map_err(|e| e.to_string())
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    match postcard::take_from_bytes::<T>(bytes) {
+        Ok((v, [])) => Ok(v),
+        Ok((_, rest)) => Err(format!(
+            "{} bytes left over (was the message type changed?)",
+            rest.len()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> QueueOptions<T> {
+    /// Makes the queue durable: its messages are logged in `dir` (created if missing; one
+    /// directory per queue) and replayed when the queue is registered again. See the
+    /// [`durable`](crate::mq::durable) module for the format and the guarantees.
+    ///
+    /// Payloads are encoded with postcard. Registration fails with
+    /// [`MqError::Storage`](crate::MqError::Storage) on a disk error or a damaged log, and with
+    /// [`MqError::Unsupported`](crate::MqError::Unsupported) together with
+    /// [`capacity`](QueueOptions::capacity).
+    ///
+    /// ```
+    /// use segmq::{Mq, Msg, QueueOptions, SyncPolicy};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mq = Mq::new();
+    /// let p = mq
+    ///     .register_with("jobs", QueueOptions::new(4).durable(dir.path(), SyncPolicy::Always), |m: &Msg<u64>| {
+    ///         println!("job {} = {}", m.id, m.data);
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .unwrap();
+    /// mq.start().unwrap();
+    /// assert_eq!(p.publish(42).unwrap(), 0); // returns once the record is on disk
+    /// mq.stop();
+    /// ```
+    pub fn durable(self, dir: impl Into<PathBuf>, sync: SyncPolicy) -> Self {
+        self.durable_with(DurableOptions::new(dir, sync))
+    }
+
+    /// Makes the queue durable with every option of [`DurableOptions`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use segmq::{DurableOptions, QueueOptions, SyncPolicy};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let o = QueueOptions::<String>::new(2).durable_with(
+    ///     DurableOptions::new(dir.path(), SyncPolicy::Interval(Duration::from_millis(10))).segment_bytes(1 << 20),
+    /// );
+    /// # drop(o);
+    /// ```
+    pub fn durable_with(mut self, options: DurableOptions) -> Self {
+        self.durable = Some(DurableSpec {
+            options,
+            encode: encode::<T>,
+            decode: decode::<T>,
+        });
+        self
+    }
+}
+
+impl<T> Publisher<T> {
+    /// For a durable queue, what recovery found when it was registered; `None` otherwise.
+    ///
+    /// ```
+    /// use segmq::{Mq, Msg, QueueOptions, SyncPolicy};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mq = Mq::new();
+    /// let plain = mq.register("plain", 1, |_: &Msg<u8>| Ok::<_, std::io::Error>(())).unwrap();
+    /// assert!(plain.recovery().is_none());
+    /// let durable = mq
+    ///     .register_with("d", QueueOptions::new(1).durable(dir.path(), SyncPolicy::OsBuffered), |_: &Msg<u8>| Ok::<_, std::io::Error>(()))
+    ///     .unwrap();
+    /// assert_eq!(durable.recovery().unwrap().redelivered, 0);
+    /// ```
+    pub fn recovery(&self) -> Option<&RecoveryReport> {
+        self.core.durable.as_ref().map(|d| &d.report)
+    }
+}
+
+/// The durable side of one queue.
+pub(crate) struct Durable<T> {
+    wal: Arc<Wal>,
+    encode: Encode<T>,
+    report: RecoveryReport,
+}
+
+impl<T> Durable<T> {
+    /// Recovers the log and puts the pending messages into `queue` (a fresh unbounded queue).
+    pub(crate) fn open(
+        spec: DurableSpec<T>,
+        queue: &Queue<Envelope<T>>,
+    ) -> Result<Self, DurableError> {
+        let opts = &spec.options;
+        let rec = recovery::recover(&opts.dir, opts.skip_corrupt)?;
+        let mut report = rec.report.clone();
+        let mut msgs = Vec::with_capacity(rec.pending.len());
+        let mut undecodable = Vec::new();
+        for p in &rec.pending {
+            match (spec.decode)(&p.payload) {
+                Ok(data) => msgs.push((p.id, data)),
+                Err(message) => {
+                    let path = rec.segments[p.seg].path.clone();
+                    if !opts.skip_corrupt {
+                        return Err(DurableError::Codec {
+                            path,
+                            offset: Some(p.offset),
+                            message,
+                        });
+                    }
+                    tracing::error!(path = %path.display(), offset = p.offset, msg_id = p.id,
+                        "durable log: skipped an undecodable message: {message}");
+                    report.skipped.push(Damage {
+                        path,
+                        offset: p.offset,
+                        bytes: (format::FRAME_LEN + format::MIN_BODY + p.payload.len()) as u64,
+                        reason: "payload does not decode as the queue's type",
+                    });
+                    report.redelivered -= 1;
+                    undecodable.push(p.id);
+                }
+            }
+        }
+        let wal = Wal::open(opts, &rec)?;
+        drop(rec);
+        for id in undecodable {
+            wal.done(id)?;
+        }
+        for (id, data) in msgs {
+            let env = Envelope {
+                id: Some(id),
+                attempt: 1,
+                enqueued_at: Instant::now(),
+                not_before: None,
+                data,
+            };
+            // A fresh unbounded queue takes everything.
+            let _ = queue.chan.try_send(env);
+        }
+        if report.redelivered > 0 || report.torn_tail.is_some() || !report.skipped.is_empty() {
+            tracing::info!(dir = %opts.dir.display(), redelivered = report.redelivered,
+                next_id = report.next_id, torn_tail = report.torn_tail.is_some(),
+                skipped = report.skipped.len(), "durable log: recovered");
+        }
+        Ok(Self {
+            wal,
+            encode: spec.encode,
+            report,
+        })
+    }
+
+    /// Logs `data`, then pushes it into `queue`; returns its ID.
+    pub(crate) fn publish(
+        &self,
+        queue: &Queue<Envelope<T>>,
+        data: T,
+    ) -> Result<u64, PublishError<T>> {
+        if queue.is_closed() {
+            return Err(PublishError::Closed(data));
+        }
+        let mut record = Vec::with_capacity(64);
+        format::start_published(&mut record);
+        let record = match (self.encode)(&data, record) {
+            Ok(r) => r,
+            Err(message) => {
+                let e = DurableError::Codec {
+                    path: self.wal.dir().to_owned(),
+                    offset: None,
+                    message,
+                };
+                return Err(PublishError::Storage(data, e));
+            }
+        };
+        let id = match self.wal.publish(record) {
+            Ok(id) => id,
+            Err(e) => return Err(PublishError::Storage(data, e)),
+        };
+        let env = Envelope {
+            id: Some(id),
+            attempt: 1,
+            enqueued_at: Instant::now(),
+            not_before: None,
+            data,
+        };
+        match queue.chan.try_send(env) {
+            Ok(_) => Ok(id),
+            Err(TrySendError::Closed(env) | TrySendError::Full(env)) => {
+                // Stopped between the check and the push: the log must not resurrect it.
+                self.done(id);
+                Err(PublishError::Closed(env.data))
+            }
+        }
+    }
+
+    /// Records that message `id` is finished with (handled, dead-lettered, or refused).
+    pub(crate) fn done(&self, id: u64) {
+        if let Err(e) = self.wal.done(id) {
+            tracing::warn!(
+                msg_id = id,
+                "durable log: cannot record a message as done: {e}"
+            );
+        }
+    }
+}

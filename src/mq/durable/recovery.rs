@@ -1,0 +1,232 @@
+//! Recovery: replays the segments, keeps every "published" record without a "done" record,
+//! truncates a torn tail, and refuses (or, when asked, skips) damage in the middle.
+//!
+//! Damage is classified by what follows it: if a valid record starts anywhere after the damaged
+//! bytes, they are in the middle of the log (a torn write only ever damages the end) and
+//! recovery fails with [`DurableError::Corrupt`] naming the file and offset; if nothing valid
+//! follows and the segment is the last one, it is the torn tail of an interrupted write: the
+//! file is truncated there and the report says so. Only the last segment can have a torn tail
+//! (the writer syncs a segment before it starts the next, except under `OsBuffered`).
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use super::format::{self, BadHeader, Parsed, Record};
+use super::segment;
+use super::DurableError;
+
+/// Damaged bytes that recovery dropped.
+///
+/// ```
+/// let d = segmq::Damage { path: "wal/00000000000000000001.seg".into(), offset: 24, bytes: 3, reason: "record cut short" };
+/// assert_eq!(d.offset + d.bytes, 27);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// The segment file.
+    pub path: PathBuf,
+    /// Offset of the first dropped byte.
+    pub offset: u64,
+    /// Bytes dropped.
+    pub bytes: u64,
+    /// What was wrong with the first of them.
+    pub reason: &'static str,
+}
+
+/// What recovery found when a durable queue was registered; see
+/// [`Publisher::recovery`](crate::Publisher::recovery).
+///
+/// ```
+/// use segmq::{Mq, Msg, QueueOptions, SyncPolicy};
+/// let dir = tempfile::tempdir().unwrap();
+/// let mq = Mq::new();
+/// let p = mq
+///     .register_with("q", QueueOptions::new(1).durable(dir.path(), SyncPolicy::Always), |_: &Msg<u8>| Ok::<_, std::io::Error>(()))
+///     .unwrap();
+/// let r = p.recovery().unwrap();
+/// assert_eq!((r.redelivered, r.next_id, r.torn_tail.clone(), r.skipped.len()), (0, 0, None, 0));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// Messages found without a "done" record, put back into the queue (in ID order, with
+    /// their IDs).
+    pub redelivered: u64,
+    /// The ID the next publish gets.
+    pub next_id: u64,
+    /// Segment files read.
+    pub segments: usize,
+    /// Bytes read.
+    pub bytes: u64,
+    /// The torn tail that was truncated (an interrupted write at the end of the log).
+    pub torn_tail: Option<Damage>,
+    /// Damaged records skipped in the middle of the log (only with
+    /// [`DurableOptions::skip_corrupt`](crate::DurableOptions::skip_corrupt)).
+    pub skipped: Vec<Damage>,
+}
+
+/// A message to deliver again.
+#[derive(Debug)]
+pub(crate) struct PendingMsg {
+    pub(crate) id: u64,
+    pub(crate) payload: Vec<u8>,
+    /// Index into `Recovered::segments`.
+    pub(crate) seg: usize,
+    pub(crate) offset: u64,
+}
+
+/// One existing segment after recovery.
+#[derive(Debug)]
+pub(crate) struct RecoveredSeg {
+    pub(crate) no: u64,
+    pub(crate) base_id: u64,
+    pub(crate) path: PathBuf,
+    /// Messages in it without a "done" record.
+    pub(crate) live: u64,
+}
+
+/// The result of replaying a log directory.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    /// In ID order.
+    pub(crate) pending: Vec<PendingMsg>,
+    pub(crate) segments: Vec<RecoveredSeg>,
+    pub(crate) report: RecoveryReport,
+}
+
+impl Recovered {
+    /// The number for the next segment.
+    pub(crate) fn next_segment(&self) -> u64 {
+        self.segments.last().map_or(1, |s| s.no + 1)
+    }
+}
+
+/// Replays `dir` (created if missing).
+pub(crate) fn recover(dir: &Path, skip_corrupt: bool) -> Result<Recovered, DurableError> {
+    let files = segment::list(dir)?;
+    let mut report = RecoveryReport::default();
+    let mut pending: BTreeMap<u64, PendingMsg> = BTreeMap::new();
+    let mut segments: Vec<RecoveredSeg> = Vec::new();
+    let mut next_id = 0u64;
+    let n = files.len();
+    for (i, (no, path)) in files.into_iter().enumerate() {
+        let last = i + 1 == n;
+        let buf = fs::read(&path).map_err(|e| DurableError::io(&path, "read", &e))?;
+        report.segments += 1;
+        report.bytes += buf.len() as u64;
+        let base_id = match format::parse_header(&buf) {
+            Ok(b) => b,
+            Err(BadHeader::Short) if last => {
+                // Its creation was interrupted: it holds no record.
+                report.torn_tail = Some(Damage {
+                    path: path.clone(),
+                    offset: 0,
+                    bytes: buf.len() as u64,
+                    reason: "segment header cut short",
+                });
+                fs::remove_file(&path).map_err(|e| DurableError::io(&path, "remove", &e))?;
+                tracing::warn!(path = %path.display(), "durable log: removed a segment whose header was cut short");
+                continue;
+            }
+            Err(BadHeader::Short) => {
+                return Err(DurableError::BadHeader {
+                    path,
+                    reason: "segment header cut short (not the last segment)",
+                })
+            }
+            Err(BadHeader::Invalid(reason)) => {
+                return Err(DurableError::BadHeader { path, reason })
+            }
+        };
+        next_id = next_id.max(base_id);
+        let seg = segments.len();
+        segments.push(RecoveredSeg {
+            no,
+            base_id,
+            path: path.clone(),
+            live: 0,
+        });
+        let mut off = format::HEADER_LEN;
+        loop {
+            let reason = match format::parse(&buf, off) {
+                Parsed::End => break,
+                Parsed::Record(Record::Published { id, payload }, next) => {
+                    let msg = PendingMsg {
+                        id,
+                        payload: payload.to_vec(),
+                        seg,
+                        offset: off as u64,
+                    };
+                    if let Some(old) = pending.insert(id, msg) {
+                        segments[old.seg].live -= 1;
+                    }
+                    segments[seg].live += 1;
+                    next_id = next_id.max(id.saturating_add(1));
+                    off = next;
+                    continue;
+                }
+                Parsed::Record(Record::Done { id }, next) => {
+                    // A "done" for an ID not seen belongs to a deleted segment.
+                    if let Some(old) = pending.remove(&id) {
+                        segments[old.seg].live -= 1;
+                    }
+                    off = next;
+                    continue;
+                }
+                Parsed::Truncated => "record cut short",
+                Parsed::Invalid(reason) => reason,
+            };
+            let resume = format::next_valid(&buf, off + 1);
+            let damage = Damage {
+                path: path.clone(),
+                offset: off as u64,
+                bytes: (resume.unwrap_or(buf.len()) - off) as u64,
+                reason,
+            };
+            if last && resume.is_none() {
+                truncate(&path, off as u64)?;
+                tracing::warn!(
+                    path = %path.display(), offset = off, bytes = damage.bytes,
+                    "durable log: truncated a torn tail ({reason})"
+                );
+                report.torn_tail = Some(damage);
+                break;
+            }
+            if !skip_corrupt {
+                return Err(DurableError::Corrupt {
+                    path,
+                    offset: off as u64,
+                    reason,
+                });
+            }
+            tracing::error!(
+                path = %path.display(), offset = off, bytes = damage.bytes,
+                "durable log: skipped a damaged record ({reason})"
+            );
+            report.skipped.push(damage);
+            match resume {
+                Some(r) => off = r,
+                None => break,
+            }
+        }
+    }
+    report.redelivered = pending.len() as u64;
+    report.next_id = next_id;
+    Ok(Recovered {
+        pending: pending.into_values().collect(),
+        segments,
+        report,
+    })
+}
+
+fn truncate(path: &Path, len: u64) -> Result<(), DurableError> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| DurableError::io(path, "open", &e))?;
+    f.set_len(len)
+        .map_err(|e| DurableError::io(path, "truncate", &e))?;
+    f.sync_all()
+        .map_err(|e| DurableError::io(path, "fsync", &e))
+}
