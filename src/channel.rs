@@ -130,7 +130,6 @@ impl<T> Channel<T> {
         let total = src.len();
         let result = if wait {
             self.send_batch_blocking(&mut src)
-                .map_err(|()| PushError::Closed(()))
         } else {
             self.try_send_batch(&mut src)
         };
@@ -167,15 +166,12 @@ impl<T> Channel<T> {
 
     /// Closes the queue and drops every message in it now (the last receiver is gone: nobody
     /// will take them). A sender that claimed a slot before the close finishes its write and
-    /// `pop` waits for it, so the drain ends with an empty queue. Returns how many were dropped.
-    pub(crate) fn discard_all(&self) -> usize {
+    /// `pop` waits for it, so the drain ends with an empty queue.
+    pub(crate) fn discard_all(&self) {
         self.close();
-        let mut dropped = 0;
         while let Ok(popped) = self.flavor.pop() {
             drop(popped);
-            dropped += 1;
         }
-        dropped
     }
 
     /// Counts one more handle in `count`.
@@ -269,6 +265,26 @@ impl<T> Channel<T> {
         self.poll_recv_with(waiter, cx, || self.recv_step())
     }
 
+    /// One step of a receive [`Stream`](futures_core::Stream) that owns `waiter` and its `ended`
+    /// flag: the next message, or `None` (for good) once the queue is closed and drained.
+    pub(crate) fn poll_next_message(
+        &self,
+        waiter: &mut Waiter,
+        ended: &mut bool,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<T>> {
+        if *ended {
+            return Poll::Ready(None);
+        }
+        match std::task::ready!(self.poll_recv(waiter, cx)) {
+            Ok((_, msg)) => Poll::Ready(Some(msg)),
+            Err(RecvError) => {
+                *ended = true;
+                Poll::Ready(None)
+            }
+        }
+    }
+
     /// Async batch receive step (see [`recv_batch_blocking`](Self::recv_batch_blocking)).
     pub(crate) fn poll_recv_batch(
         &self,
@@ -333,10 +349,13 @@ impl<T> Channel<T> {
 
     /// Blocking batch send: pushes all of `src`, waiting for room as needed (bounded flavour);
     /// stops on close with the rest in `src`.
-    pub(crate) fn send_batch_blocking(&self, src: &mut std::vec::IntoIter<T>) -> Result<(), ()> {
+    pub(crate) fn send_batch_blocking(
+        &self,
+        src: &mut std::vec::IntoIter<T>,
+    ) -> Result<(), PushError<()>> {
         let done = self.wait_send(None, || match self.try_send_batch(src) {
             Ok(()) => Some(Ok(())),
-            Err(PushError::Closed(())) => Some(Err(())),
+            Err(PushError::Closed(())) => Some(Err(PushError::Closed(()))),
             Err(PushError::Full(())) => None,
         });
         done.expect("no deadline")

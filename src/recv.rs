@@ -153,16 +153,9 @@ impl<T> Stream for RecvStream<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = &mut *self;
-        if this.ended {
-            return Poll::Ready(None);
-        }
-        match std::task::ready!(this.queue.chan.poll_recv(&mut this.waiter, cx)) {
-            Ok((_, msg)) => Poll::Ready(Some(msg)),
-            Err(RecvError) => {
-                this.ended = true;
-                Poll::Ready(None)
-            }
-        }
+        this.queue
+            .chan
+            .poll_next_message(&mut this.waiter, &mut this.ended, cx)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
