@@ -1,16 +1,28 @@
 //! Loom models of segmq's queues: every interleaving (up to a preemption bound) of the real code,
 //! with blocks of 3 slots so that block boundaries and reclamation are explored.
 //!
-//! Run with `cargo loom` (= `cargo test --release --features loom --test loom`).
-//! `LOOM_MAX_PREEMPTIONS` overrides the default bound of 2 preemptions per model.
-#![cfg(feature = "loom")]
+//! Run with `cargo test --features loom`: built without `--cfg loom`, this target is a driver
+//! (`driver.rs`) that builds and runs the models below under `--cfg loom`. `cargo loom` is the
+//! shortcut that does the same. `LOOM_MAX_PREEMPTIONS` overrides each model's preemption bound.
+//!
+//! The wake-up primitive in these models is the real event-listener, built on loom's primitives
+//! (`src/sync.rs`). Each model names, in its doc comment, the planted one-line change that made
+//! it fail ("Fails if: ...").
 
+#[cfg(not(loom))]
+mod driver;
+
+#[cfg(loom)]
 mod batch;
+#[cfg(loom)]
 mod bounded;
+#[cfg(loom)]
 mod handles;
+#[cfg(loom)]
 mod unbounded;
 
 /// Runs `f` under loom with the project's preemption bound (2).
+#[cfg(loom)]
 pub fn model<F>(f: F)
 where
     F: Fn() + Sync + Send + 'static,
@@ -20,6 +32,7 @@ where
 
 /// Runs `f` under loom with at most `bound` preemptions (unless `LOOM_MAX_PREEMPTIONS` says
 /// otherwise).
+#[cfg(loom)]
 pub fn model_with_bound<F>(bound: usize, f: F)
 where
     F: Fn() + Sync + Send + 'static,
@@ -39,6 +52,7 @@ where
 }
 
 /// Polls `fut` once with a waker that does nothing.
+#[cfg(loom)]
 pub fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> std::task::Poll<F::Output> {
     let mut cx = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
     std::pin::Pin::new(fut).poll(&mut cx)

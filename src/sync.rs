@@ -1,26 +1,41 @@
 //! The one place that names concurrency primitives.
 //!
-//! Every atomic, `UnsafeCell`, `Arc`, spin-wait and wake-up event used by segmq's concurrent code
-//! comes from here. Under the `loom` cargo feature they are swapped for [loom]'s model-checked
-//! versions, so `cargo test --release --features loom --test loom` explores every interleaving of
-//! the real queue code (see `loom-tests/`).
+//! Every atomic, `UnsafeCell`, `Arc`, mutex, condition variable, thread, spin-wait and wake-up
+//! event used by segmq's concurrent code comes from here, so that loom can swap all of them.
 //!
-//! * Atomics, `Arc` and `UnsafeCell` (with loom's `with`/`with_mut` access API on both sides).
-//! * [`Backoff`]: `crossbeam_utils::Backoff` normally; under loom every spin is a
-//!   `loom::thread::yield_now()`, so that a spin loop lets the model schedule the thread it is
-//!   waiting for, and the "spin a little before parking" phase is skipped.
-//! * [`event`]: the wake-up primitive. Normally a thin wrapper over `event-listener` v5. Under loom
-//!   it is a small stand-in with the same contract, built on loom's `Mutex` and `park`, because
-//!   event-listener only switches to loom under `--cfg loom` (a rustflag), and with the plain
-//!   feature a model that waits on a real `Event` blocks for ever (see `../shared/notes/tooling.md`).
-//!   The real event-listener is covered by the stress tests in `tests/`.
+//! # How loom is wired, and why (design (b))
 //!
-//! [loom]: https://docs.rs/loom
+//! The primitives switch on **`--cfg loom`**, a compiler flag, exactly as tokio and
+//! concurrent-queue do; the `loom` *cargo feature* only enables the model target
+//! (`loom-tests/`). Two reasons decide it:
+//!
+//! 1. **The real wake-up primitive is modelled.** event-listener (and its `parking`) switch to
+//!    loom only on `cfg(loom)`, so under the flag the models run segmq's waiting layer against
+//!    the event-listener that ships, not a stand-in written to match our expectations of it.
+//!    `event_listener::Listener::wait_deadline` panics under loom (loom has no clock), so only
+//!    that call is modelled here: a deadline wait "times out at once", keeping a notification
+//!    that had already arrived; that is the instant at which the last look after a timeout
+//!    matters, and loom explores every placement of the counterpart around it.
+//! 2. **The feature cannot poison a build.** Cargo unifies features across a dependency graph,
+//!    and `--all-features` is what cargo-hack, rust-analyzer and docs.rs build. A feature that
+//!    swapped the primitives would hand those users a crate whose every type panics outside
+//!    `loom::model`. A cfg is never unified: with `--features loom` (or `--all-features`) the
+//!    crate is the normal crate (`tests/all_features.rs` checks it).
+//!
+//! `cargo test --features loom` therefore works as a user types it: the `loom` test target,
+//! built without the flag, is a driver that runs the models in a second build with
+//! `RUSTFLAGS="--cfg loom"` in its own target directory (`target/loom`), streams their output,
+//! and fails if any model fails or the run exceeds its time limit (`loom-tests/driver.rs`).
+//!
+//! Under loom, blocks shrink to 3 slots (`flavor/unbounded.rs`) and every back-off is a
+//! `loom::thread::yield_now()`, so spin loops let the model run the thread being waited for, and
+//! the "spin a little before parking" phase is skipped (`Backoff::is_completed` is `true`).
 
-#[cfg(not(feature = "loom"))]
+#[cfg(not(loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-    pub(crate) use std::sync::Arc;
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, WaitTimeoutResult};
+    pub(crate) use std::thread;
 
     /// `std::cell::UnsafeCell` with loom's closure-based access API.
     #[derive(Debug)]
@@ -72,86 +87,22 @@ mod imp {
         }
     }
 
-    pub(crate) mod event {
-        //! `event-listener` v5 behind segmq's narrow interface.
-        use std::future::Future;
-        use std::pin::Pin;
-        use std::task::{Context, Poll};
-        use std::time::Instant;
-
-        use event_listener::{IntoNotification, Listener as _};
-
-        /// A set of parked waiters, notified in FIFO order.
-        #[derive(Debug, Default)]
-        pub(crate) struct Event(event_listener::Event);
-
-        impl Event {
-            pub(crate) fn new() -> Self {
-                Self(event_listener::Event::new())
-            }
-
-            /// Registers a listener. A notification issued after this returns reaches it.
-            pub(crate) fn listen(&self) -> Listener {
-                Listener(self.0.listen())
-            }
-
-            /// Wakes one more listener that has not been notified yet.
-            ///
-            /// No fence: callers only notify after an acquiring read of the waiter count that
-            /// the listener's owner released after `listen()`, so the listener's registration
-            /// happens-before this call (see `flavor/mod.rs`, "Waiter counts").
-            #[inline]
-            pub(crate) fn notify_one_more(&self) {
-                self.0.notify(1.additional().relaxed());
-            }
-
-            /// Wakes `n` more listeners that have not been notified yet (same contract as
-            /// [`notify_one_more`](Self::notify_one_more)).
-            #[inline]
-            pub(crate) fn notify_more(&self, n: usize) {
-                self.0.notify(n.additional().relaxed());
-            }
-
-            /// Wakes every listener (with a `SeqCst` fence first).
-            pub(crate) fn notify_all(&self) {
-                self.0.notify(usize::MAX);
-            }
-        }
-
-        /// A registered interest in an [`Event`]; a future and a blocking waiter.
-        ///
-        /// Dropping a listener that was notified but did not consume the notification passes it
-        /// on to another listener (event-listener's contract), which the cancel-safety of
-        /// segmq's futures relies on.
-        #[derive(Debug)]
-        pub(crate) struct Listener(event_listener::EventListener);
-
-        impl Listener {
-            /// Blocks the thread until notified.
-            pub(crate) fn wait(self) {
-                self.0.wait()
-            }
-
-            /// Blocks until notified or `deadline`; `true` if notified.
-            pub(crate) fn wait_deadline(self, deadline: Instant) -> bool {
-                self.0.wait_deadline(deadline).is_some()
-            }
-        }
-
-        impl Future for Listener {
-            type Output = ();
-            fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-                Pin::new(&mut self.0).poll(cx)
-            }
-        }
+    /// Blocks on `listener` until notified or `deadline`; `true` if notified.
+    pub(crate) fn wait_listener_deadline(
+        listener: event_listener::EventListener,
+        deadline: std::time::Instant,
+    ) -> bool {
+        use event_listener::Listener as _;
+        listener.wait_deadline(deadline).is_some()
     }
 }
 
-#[cfg(feature = "loom")]
+#[cfg(loom)]
 mod imp {
     pub(crate) use loom::cell::UnsafeCell;
-    pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-    pub(crate) use loom::sync::Arc;
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard, WaitTimeoutResult};
+    pub(crate) use loom::thread;
 
     /// Under loom every back-off is a yield, so the model can run the thread being waited for.
     #[derive(Debug, Default)]
@@ -173,10 +124,105 @@ mod imp {
         }
     }
 
-    pub(crate) use super::loom_event as event;
+    /// The deadline passes at once (loom has no clock): a notification that already arrived is
+    /// consumed and reported (`true`), as `wait_deadline` reports a notification that raced the
+    /// timer; otherwise the listener is dropped and the wait timed out (`false`). Dropping it
+    /// passes on a notification that lands between the look and the drop, as a real timeout
+    /// does.
+    pub(crate) fn wait_listener_deadline(
+        mut listener: event_listener::EventListener,
+        _deadline: std::time::Instant,
+    ) -> bool {
+        use std::future::Future as _;
+        struct NoWake;
+        impl std::task::Wake for NoWake {
+            fn wake(self: std::sync::Arc<Self>) {}
+        }
+        let waker = std::task::Waker::from(std::sync::Arc::new(NoWake));
+        let mut cx = std::task::Context::from_waker(&waker);
+        std::pin::Pin::new(&mut listener).poll(&mut cx).is_ready()
+    }
 }
 
-#[cfg(feature = "loom")]
-pub(crate) mod loom_event;
+pub(crate) mod event {
+    //! `event-listener` v5 behind segmq's narrow interface (loom-backed under `--cfg loom`).
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Instant;
 
-pub(crate) use imp::*;
+    use event_listener::{IntoNotification, Listener as _};
+
+    /// A set of parked waiters, notified in FIFO order.
+    #[derive(Debug, Default)]
+    pub(crate) struct Event(event_listener::Event);
+
+    impl Event {
+        pub(crate) fn new() -> Self {
+            Self(event_listener::Event::new())
+        }
+
+        /// Registers a listener. A notification issued after this returns reaches it.
+        pub(crate) fn listen(&self) -> Listener {
+            Listener(self.0.listen())
+        }
+
+        /// Wakes one more listener that has not been notified yet.
+        ///
+        /// No fence: callers only notify after an acquiring read-modify-write of the waiter
+        /// count that the listener's owner released after its latest `listen()`, so the
+        /// registration happens-before this call, in every round of a wait (see
+        /// `flavor/mod.rs`, "Waiter counts").
+        #[inline]
+        pub(crate) fn notify_one_more(&self) {
+            self.0.notify(1.additional().relaxed());
+        }
+
+        /// Wakes `n` more listeners that have not been notified yet (same contract as
+        /// [`notify_one_more`](Self::notify_one_more)).
+        #[inline]
+        pub(crate) fn notify_more(&self, n: usize) {
+            self.0.notify(n.additional().relaxed());
+        }
+
+        /// Wakes every listener (with a `SeqCst` fence first).
+        pub(crate) fn notify_all(&self) {
+            self.0.notify(usize::MAX);
+        }
+    }
+
+    /// A registered interest in an [`Event`]; a future and a blocking waiter.
+    ///
+    /// Dropping a listener that was notified but did not consume the notification passes it on
+    /// to another listener (event-listener's contract), which the cancel-safety of segmq's
+    /// futures relies on.
+    #[derive(Debug)]
+    pub(crate) struct Listener(event_listener::EventListener);
+
+    impl Listener {
+        /// Blocks the thread until notified.
+        pub(crate) fn wait(self) {
+            self.0.wait()
+        }
+
+        /// Blocks until notified or `deadline`; `true` if notified.
+        pub(crate) fn wait_deadline(self, deadline: Instant) -> bool {
+            super::imp::wait_listener_deadline(self.0, deadline)
+        }
+    }
+
+    impl Future for Listener {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            Pin::new(&mut self.0).poll(cx)
+        }
+    }
+}
+
+// The MQ layer's primitives (`Mutex`, `Condvar`, `thread`, ...) are re-exported for it even where
+// a build does not use every one of them.
+#[allow(unused_imports)]
+pub(crate) use imp::{
+    thread, Arc, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Backoff, Condvar, Mutex,
+    MutexGuard, Ordering, UnsafeCell, WaitTimeoutResult,
+};

@@ -1,6 +1,5 @@
 //! `Queue::bounded(n)`: behaviour at the bound and exactly-once stress (the `VecDeque` model
 //! test of both flavours is `tests/model.rs`).
-#![cfg(not(feature = "loom"))]
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,7 +1,6 @@
 //! Durable queues (feature `durable`): redelivery after a crash with original IDs, exactly-once
 //! without a crash, dead letters and leftovers, disk freed once consumers catch up, errors that
 //! carry the path, and the crash test: a child process killed with SIGKILL at random moments.
-#![cfg(not(feature = "loom"))]
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Write};

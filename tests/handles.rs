@@ -1,5 +1,4 @@
 //! `segmq::unbounded()` / `segmq::bounded(n)`: `Sender`/`Receiver` handles and disconnection.
-#![cfg(not(feature = "loom"))]
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};

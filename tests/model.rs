@@ -2,7 +2,6 @@
 //! `Queue::bounded(1..=5)`), checked step by step against a `VecDeque` model with a capacity:
 //! FIFO, lengths, errors, batches (accepted prefix, rejected rest in order), messages returned
 //! on close or full, and drop counts.
-#![cfg(not(feature = "loom"))]
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,7 +1,6 @@
 //! The message queue (`segmq::Mq`): lifecycle errors, exactly-once accounting under load with
 //! failing, panicking and sleeping handlers, retries, stop with and without a deadline, and the
 //! async (tokio) workers. Every assertion counts; none relies on a sleep having been long enough.
-#![cfg(not(feature = "loom"))]
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};

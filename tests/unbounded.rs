@@ -1,5 +1,4 @@
 //! `Queue::unbounded()`: behaviour, exactly-once stress tests and drop accounting.
-#![cfg(not(feature = "loom"))]
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -480,7 +480,7 @@ impl<T> Drop for Bounded<T> {
     }
 }
 
-#[cfg(all(test, not(feature = "loom")))]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

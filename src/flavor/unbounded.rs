@@ -48,7 +48,7 @@
 //! Each atomic access names its partner in a comment. The waiter protocol (no lost wake-up) is
 //! argued in `flavor/mod.rs` and needs only that the CAS on `tail` acquire.
 
-#[cfg(not(feature = "loom"))]
+#[cfg(not(loom))]
 use std::alloc::{self, Layout};
 use std::mem::MaybeUninit;
 use std::ptr;
@@ -62,10 +62,10 @@ use super::{
 use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Backoff, Ordering, UnsafeCell};
 
 /// Indices per lap: one per slot plus the "moving to the next block" offset.
-#[cfg(not(feature = "loom"))]
+#[cfg(not(loom))]
 pub(crate) const LAP: u64 = 32;
 /// Under loom a block holds 3 slots, so models cross block boundaries and reclamation.
-#[cfg(feature = "loom")]
+#[cfg(loom)]
 pub(crate) const LAP: u64 = 4;
 
 /// Slots per block.
@@ -103,7 +103,7 @@ struct Block<T> {
 
 impl<T> Block<T> {
     /// Allocates an empty block on the heap (never on the stack: `T` may be large).
-    #[cfg(not(feature = "loom"))]
+    #[cfg(not(loom))]
     fn alloc() -> *mut Block<T> {
         let layout = Layout::new::<Block<T>>();
         // SAFETY: `Block<T>` has a non-zero size (it holds an `AtomicPtr`). The all-zero bit
@@ -117,7 +117,7 @@ impl<T> Block<T> {
     }
 
     /// Under loom atomics must be built by their constructors.
-    #[cfg(feature = "loom")]
+    #[cfg(loom)]
     fn alloc() -> *mut Block<T> {
         Box::into_raw(Box::new(Block {
             next: AtomicPtr::new(ptr::null_mut()),
@@ -133,13 +133,13 @@ impl<T> Block<T> {
     /// # Safety
     /// `block` came from `alloc`, is not freed yet, and no thread will access it again.
     unsafe fn free(block: *mut Block<T>) {
-        #[cfg(not(feature = "loom"))]
+        #[cfg(not(loom))]
         // SAFETY: per the contract, `block` was allocated with this layout and is unreachable.
         // `Block` has no drop glue that matters: slots hold `MaybeUninit`.
         unsafe {
             alloc::dealloc(block.cast(), Layout::new::<Block<T>>())
         };
-        #[cfg(feature = "loom")]
+        #[cfg(loom)]
         // SAFETY: under loom `alloc` used `Box::into_raw`; dropping the box drops the loom
         // atomics (which loom tracks) but no message (`MaybeUninit`).
         drop(unsafe { Box::from_raw(block) });
@@ -659,7 +659,7 @@ impl<T> Unbounded<T> {
     }
 
     /// Test hook: starts both ends at `lap` laps, to exercise index wrap-around.
-    #[cfg(all(test, not(feature = "loom")))]
+    #[cfg(all(test, not(loom)))]
     fn starting_at_lap(lap: u64) -> Self {
         let q = Self::new();
         let word = ((lap * LAP) & INDEX_MASK) << super::SHIFT;
@@ -699,7 +699,7 @@ impl<T> Drop for Unbounded<T> {
     }
 }
 
-#[cfg(all(test, not(feature = "loom")))]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
