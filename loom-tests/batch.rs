@@ -96,3 +96,36 @@ fn one_batch_wakes_as_many_receivers_as_messages() {
         assert_eq!(got, [1, 2]);
     });
 }
+
+/// Two concurrent batch pushes on the ring (capacity 3, invariant 4 of `flavor/bounded.rs`):
+/// each claims a run of free slots with one CAS while a receiver drains. Exactly once, and
+/// each sender's messages arrive in its order.
+///
+/// Fails if: `run_of` does not stop at the first slot whose stamp is not "free at this lap"
+/// (`continue` instead of `break`): a batch claims a slot the other sender still owns and two
+/// messages land in one slot.
+#[test]
+fn two_batch_pushes_on_the_ring() {
+    model(|| {
+        let q = Queue::bounded(3);
+        let senders: Vec<_> = [[10u32, 11], [20, 21]]
+            .into_iter()
+            .map(|batch| {
+                let q = q.clone();
+                thread::spawn(move || assert_eq!(q.send_batch(batch), Ok(2)))
+            })
+            .collect();
+        let mut got = Vec::new();
+        while got.len() < 4 {
+            q.recv_batch(&mut got, 4).unwrap();
+        }
+        for s in senders {
+            s.join().unwrap();
+        }
+        for p in [1u32, 2] {
+            let mine: Vec<_> = got.iter().copied().filter(|v| v / 10 == p).collect();
+            assert_eq!(mine, [p * 10, p * 10 + 1], "per-sender FIFO");
+        }
+        assert_eq!(q.try_recv(), Err(TryRecvError::Empty));
+    });
+}

@@ -19,7 +19,11 @@ mod bounded;
 #[cfg(loom)]
 mod handles;
 #[cfg(loom)]
+mod streams;
+#[cfg(loom)]
 mod unbounded;
+#[cfg(loom)]
+mod waiting;
 
 /// Runs `f` under loom with the project's preemption bound (2).
 #[cfg(loom)]

@@ -167,3 +167,98 @@ fn async_receiver_dropped_after_notification_passes_it_on() {
         assert_eq!(blocked.join().unwrap(), 1);
     });
 }
+
+/// The `NOT_LAST` hint: 7 messages span three 3-slot blocks, so the receiver that takes the
+/// last slot of the first block moves the head into a block whose successor is already linked
+/// and marks the head "not last"; the pops in that block then skip the `tail` load. Two
+/// receivers race through it while a sender adds an eighth message. Exactly once, FIFO per
+/// receiver, and nobody claims an unwritten slot.
+///
+/// Fails if: `advance_head_block` sets `NOT_LAST` without checking that the successor has a
+/// successor (`if true` instead of the `next.next` test): a pop in the last block skips the
+/// `tail` check, claims a slot no sender pushed and waits for it for ever.
+#[test]
+fn head_enters_a_block_whose_successor_is_linked() {
+    model(|| {
+        let q = Queue::unbounded();
+        for i in 0..7u32 {
+            q.send(i).unwrap();
+        }
+        let receiver = {
+            let q = q.clone();
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Ok(v) = q.try_recv() {
+                    got.push(v);
+                    if got.len() == 4 {
+                        break;
+                    }
+                }
+                got
+            })
+        };
+        let sender = {
+            let q = q.clone();
+            thread::spawn(move || q.send(7).unwrap())
+        };
+        let mut mine = Vec::new();
+        while mine.len() < 4 {
+            match q.try_recv() {
+                Ok(v) => mine.push(v),
+                Err(_) => break,
+            }
+        }
+        sender.join().unwrap();
+        let theirs = receiver.join().unwrap();
+        assert!(mine.windows(2).all(|w| w[0] < w[1]), "FIFO");
+        assert!(theirs.windows(2).all(|w| w[0] < w[1]), "FIFO");
+        let mut all = [mine, theirs].concat();
+        all.extend(std::iter::from_fn(|| q.try_recv().ok()));
+        all.sort_unstable();
+        assert_eq!(all, (0..8).collect::<Vec<_>>());
+    });
+}
+
+/// Counts its drops in a shared counter.
+struct Counted(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Dropping the last handle of a queue that holds two blocks, whose head block is partly read:
+/// a receiver takes one message while a sender adds one more, then every handle is dropped.
+/// Each message is dropped exactly once (received or by the queue's `Drop`), and every block
+/// is freed (blocks carry a loom `Track` under loom, so a leaked block fails the model).
+///
+/// Fails if: `Unbounded::drop` frees only the head block (the walk's `Block::free` of passed
+/// blocks removed: loom reports the leaked blocks' tracks).
+#[test]
+fn drop_with_two_blocks_and_a_partly_read_head_block() {
+    model(|| {
+        let drops = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let q = Queue::unbounded();
+        for _ in 0..4 {
+            q.send(Counted(drops.clone())).unwrap();
+        }
+        let receiver = {
+            let q = q.clone();
+            thread::spawn(move || drop(q.recv().unwrap()))
+        };
+        let sender = {
+            let q = q.clone();
+            let c = Counted(drops.clone());
+            thread::spawn(move || q.send(c).map_err(|_| ()).unwrap())
+        };
+        receiver.join().unwrap();
+        sender.join().unwrap();
+        drop(q);
+        assert_eq!(
+            drops.load(std::sync::atomic::Ordering::Relaxed),
+            5,
+            "each dropped once"
+        );
+    });
+}

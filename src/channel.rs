@@ -31,7 +31,7 @@ use std::time::Instant;
 use crate::error::{
     RecvError, RecvTimeoutError, SendBatchError, SendTimeoutError, TryRecvError, TrySendError,
 };
-use crate::flavor::{Flavor, PopError, PushError};
+use crate::flavor::{Flavor, PopError, PushError, Side};
 use crate::sync::event::{Event, Listener};
 use crate::sync::{AtomicUsize, Backoff, Ordering};
 
@@ -239,8 +239,7 @@ impl<T> Channel<T> {
         }
         let mut waiter = Waiter::new();
         let result = loop {
-            if let Some(done) =
-                waiter.attempt(&self.recv_ops, || self.flavor.add_recv_waiter(), &mut step)
+            if let Some(done) = waiter.attempt(&self.recv_ops, &self.flavor, Side::Recv, &mut step)
             {
                 break done.map_err(RecvTimeoutError::from);
             }
@@ -252,7 +251,7 @@ impl<T> Channel<T> {
                 };
             }
         };
-        waiter.finish(|| self.flavor.remove_recv_waiter());
+        waiter.finish(&self.flavor, Side::Recv);
         result
     }
 
@@ -306,10 +305,9 @@ impl<T> Channel<T> {
         mut step: impl FnMut() -> Option<Result<R, RecvError>>,
     ) -> Poll<Result<R, RecvError>> {
         loop {
-            if let Some(done) =
-                waiter.attempt(&self.recv_ops, || self.flavor.add_recv_waiter(), &mut step)
+            if let Some(done) = waiter.attempt(&self.recv_ops, &self.flavor, Side::Recv, &mut step)
             {
-                waiter.finish(|| self.flavor.remove_recv_waiter());
+                waiter.finish(&self.flavor, Side::Recv);
                 return Poll::Ready(done);
             }
             if waiter.poll_listener(cx).is_pending() {
@@ -380,8 +378,7 @@ impl<T> Channel<T> {
         }
         let mut waiter = Waiter::new();
         let result = loop {
-            if let Some(done) =
-                waiter.attempt(&self.send_ops, || self.flavor.add_send_waiter(), &mut step)
+            if let Some(done) = waiter.attempt(&self.send_ops, &self.flavor, Side::Send, &mut step)
             {
                 break Some(done);
             }
@@ -389,7 +386,7 @@ impl<T> Channel<T> {
                 break step();
             }
         };
-        waiter.finish(|| self.flavor.remove_send_waiter());
+        waiter.finish(&self.flavor, Side::Send);
         result
     }
 
@@ -401,12 +398,10 @@ impl<T> Channel<T> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<u64, SendTimeoutError<T>>> {
         loop {
-            if let Some(done) = waiter.attempt(
-                &self.send_ops,
-                || self.flavor.add_send_waiter(),
-                || self.send_step(slot),
-            ) {
-                waiter.finish(|| self.flavor.remove_send_waiter());
+            if let Some(done) = waiter.attempt(&self.send_ops, &self.flavor, Side::Send, || {
+                self.send_step(slot)
+            }) {
+                waiter.finish(&self.flavor, Side::Send);
                 return Poll::Ready(done);
             }
             if waiter.poll_listener(cx).is_pending() {
@@ -417,12 +412,12 @@ impl<T> Channel<T> {
 
     /// Leaves the send waiter count if `waiter` joined it (for `Drop` of send futures).
     pub(crate) fn cancel_send(&self, waiter: &mut Waiter) {
-        waiter.finish(|| self.flavor.remove_send_waiter());
+        waiter.finish(&self.flavor, Side::Send);
     }
 
     /// Leaves the receive waiter count if `waiter` joined it (for `Drop` of futures/streams).
     pub(crate) fn cancel_recv(&self, waiter: &mut Waiter) {
-        waiter.finish(|| self.flavor.remove_recv_waiter());
+        waiter.finish(&self.flavor, Side::Recv);
     }
 }
 
@@ -449,13 +444,13 @@ impl Waiter {
 
     /// Runs `op` until it completes (`Some`) or a listener is registered and the re-check after
     /// registering failed too (`None`: the caller must wait on the listener).
-    fn attempt<R>(
+    fn attempt<T, R>(
         &mut self,
         event: &Event,
-        register: impl FnOnce(),
+        flavor: &Flavor<T>,
+        side: Side,
         mut op: impl FnMut() -> Option<R>,
     ) -> Option<R> {
-        let mut register = Some(register);
         loop {
             if let Some(done) = op() {
                 return Some(done);
@@ -463,13 +458,14 @@ impl Waiter {
             if self.listener.is_some() {
                 return None;
             }
-            // Listen first, then join the waiter count: a sender that sees the count will
-            // find the listener registered (flavor/mod.rs, "Waiter counts").
+            // Listen first, then an RMW on the waiter word, then the re-check (`op` above): a
+            // counterpart that sees the count finds the listener registered (flavor/mod.rs,
+            // "Waiter counts"). The first round joins the count; later rounds renew it.
             self.listener = Some(event.listen());
-            if !self.registered {
-                if let Some(register) = register.take() {
-                    register();
-                }
+            if self.registered {
+                flavor.renew_waiters(side);
+            } else {
+                flavor.join_waiters(side);
                 self.registered = true;
             }
         }
@@ -505,10 +501,10 @@ impl Waiter {
 
     /// Ends the operation: drops the listener (passing on an unused notification), then leaves
     /// the waiter count if it joined it.
-    fn finish(&mut self, unregister: impl FnOnce()) {
+    fn finish<T>(&mut self, flavor: &Flavor<T>, side: Side) {
         self.listener = None;
         if std::mem::take(&mut self.registered) {
-            unregister();
+            flavor.leave_waiters(side);
         }
     }
 }

@@ -416,9 +416,22 @@ impl<T> Bounded<T> {
         Self::add_waiter(&self.tail)
     }
 
+    /// Renews a registered receiver after it listened again (flavor/mod.rs, "Every round").
+    pub(crate) fn renew_recv_waiter(&self) {
+        // Release: as `add_waiter`, for the listener registered in this round.
+        self.tail.fetch_add(0, Ordering::Release);
+    }
+
     pub(crate) fn remove_recv_waiter(&self) {
         // Relaxed: leaving only makes later senders skip a notification nobody needs.
-        self.tail.fetch_sub(WAITER, Ordering::Relaxed);
+        let prev = self.tail.fetch_sub(WAITER, Ordering::Relaxed);
+        debug_assert!(prev & WAITER_MASK != 0, "waiter count underflow");
+    }
+
+    /// Renews a registered sender after it listened again (as `renew_recv_waiter`).
+    pub(crate) fn renew_send_waiter(&self) {
+        // Release: as `add_waiter`.
+        self.head.fetch_add(0, Ordering::Release);
     }
 
     pub(crate) fn add_send_waiter(&self) {
@@ -427,7 +440,8 @@ impl<T> Bounded<T> {
 
     pub(crate) fn remove_send_waiter(&self) {
         // Relaxed: as `remove_recv_waiter`.
-        self.head.fetch_sub(WAITER, Ordering::Relaxed);
+        let prev = self.head.fetch_sub(WAITER, Ordering::Relaxed);
+        debug_assert!(prev & WAITER_MASK != 0, "waiter count underflow");
     }
 
     pub(crate) fn close(&self) -> bool {

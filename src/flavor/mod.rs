@@ -35,6 +35,23 @@
 //! nobody waits: no fence and no event-listener call (whose `notify` takes a `SeqCst` fence and a
 //! lock every time since event-listener#138). Senders waiting for room use the same protocol on
 //! `head`, which receivers CAS. The loom models in `loom-tests/` check both.
+//!
+//! **Every round, not only the first.** A waiter woken with nothing to take (another receiver
+//! took the message, or the notification was passed on) listens again and re-checks. It is
+//! still counted, so it does not join again; instead it *renews* (`Flavor::renew_waiters`): one
+//! RMW on the same word (`fetch_add(0)`, `Release`) between the new `listen()` and the
+//! re-check. The argument above then holds for that round word for word: a counterpart whose
+//! CAS follows the renewal in the word's modification order acquires it (an RMW continues the
+//! release sequence), so the new listener is registered when it notifies; one whose CAS comes
+//! first is seen by the re-check (coherence). Without the renewal, round two would be ordered
+//! only by event-listener's internal lock (its `notify` locks today), an implementation detail
+//! segmq must not rest on. The RMW runs only on that slow path, never on a send or a receive.
+//!
+//! **Close.** `close` sets `CLOSED` with a `SeqCst` RMW on `tail` and then calls
+//! `notify_all`, which issues a `SeqCst` fence before it reads the listener list;
+//! event-listener's `listen` issues a `SeqCst` fence after it registers. A parked sender's
+//! re-check loads `tail`, so by the two fences either the closer's `notify_all` sees its
+//! listener or its re-check sees `CLOSED` (event-listener's documented contract, not its lock).
 
 pub(crate) mod bounded;
 pub(crate) mod unbounded;
@@ -135,6 +152,16 @@ pub(crate) fn too_many_waiters() -> ! {
     panic!("segmq: more than {MAX_WAITERS} receivers or senders parked on one queue")
 }
 
+/// Which side of the queue a waiting operation is on: receivers wait in `tail`'s count for a
+/// message, senders in `head`'s count for room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// A receiver waiting for a message (or close).
+    Recv,
+    /// A sender waiting for room on a full bounded queue (or close).
+    Send,
+}
+
 /// The storage behind a queue, chosen at construction.
 pub(crate) enum Flavor<T> {
     /// Linked list of blocks.
@@ -177,21 +204,32 @@ impl<T> Flavor<T> {
         debug_assert!(max > 0);
         dispatch!(self, q => q.pop_some(max, out))
     }
-    pub(crate) fn add_recv_waiter(&self) {
-        dispatch!(self, q => q.add_recv_waiter())
-    }
-    pub(crate) fn remove_recv_waiter(&self) {
-        dispatch!(self, q => q.remove_recv_waiter())
-    }
-    /// Registers a sender parked on a full queue (only a bounded queue is ever full).
-    pub(crate) fn add_send_waiter(&self) {
-        if let Flavor::Bounded(q) = self {
-            q.add_send_waiter()
+    /// Joins the waiter count of `side` (once per waiting operation, after its first
+    /// `listen()`).
+    pub(crate) fn join_waiters(&self, side: Side) {
+        match (side, self) {
+            (Side::Recv, _) => dispatch!(self, q => q.add_recv_waiter()),
+            // Only a bounded queue is ever full, so only its senders park.
+            (Side::Send, Flavor::Bounded(q)) => q.add_send_waiter(),
+            (Side::Send, Flavor::Unbounded(_)) => {}
         }
     }
-    pub(crate) fn remove_send_waiter(&self) {
-        if let Flavor::Bounded(q) = self {
-            q.remove_send_waiter()
+    /// Re-announces a counted waiter of `side` after a later round's `listen()`: an RMW on the
+    /// same word, so the argument "listen, RMW, re-check" holds in every round (see "Waiter
+    /// counts" above), not only in the first one.
+    pub(crate) fn renew_waiters(&self, side: Side) {
+        match (side, self) {
+            (Side::Recv, _) => dispatch!(self, q => q.renew_recv_waiter()),
+            (Side::Send, Flavor::Bounded(q)) => q.renew_send_waiter(),
+            (Side::Send, Flavor::Unbounded(_)) => {}
+        }
+    }
+    /// Leaves the waiter count of `side` (once, when a counted operation ends).
+    pub(crate) fn leave_waiters(&self, side: Side) {
+        match (side, self) {
+            (Side::Recv, _) => dispatch!(self, q => q.remove_recv_waiter()),
+            (Side::Send, Flavor::Bounded(q)) => q.remove_send_waiter(),
+            (Side::Send, Flavor::Unbounded(_)) => {}
         }
     }
     pub(crate) fn close(&self) -> bool {

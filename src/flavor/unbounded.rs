@@ -99,6 +99,9 @@ impl<T> Slot<T> {
 struct Block<T> {
     next: AtomicPtr<Block<T>>,
     slots: [Slot<T>; BLOCK_CAP as usize],
+    /// Under loom, a leaked block fails the model (loom reports a `Track` never dropped).
+    #[cfg(loom)]
+    _track: loom::alloc::Track<()>,
 }
 
 impl<T> Block<T> {
@@ -125,6 +128,7 @@ impl<T> Block<T> {
                 msg: UnsafeCell::new(MaybeUninit::uninit()),
                 state: AtomicUsize::new(0),
             }),
+            _track: loom::alloc::Track::new(()),
         }))
     }
 
@@ -603,6 +607,13 @@ impl<T> Unbounded<T> {
                 Err(current) => tail = current,
             }
         }
+    }
+
+    /// Renews a registered receiver's announcement after it listened again (flavor/mod.rs,
+    /// "Every round"): an RMW that changes nothing.
+    pub(crate) fn renew_recv_waiter(&self) {
+        // Release: as `add_recv_waiter`, for the listener registered in this round.
+        self.tail.index.fetch_add(0, Ordering::Release);
     }
 
     /// Removes one receiver registered by [`add_recv_waiter`](Self::add_recv_waiter).

@@ -1,0 +1,131 @@
+//! Models of the waiting layer beyond the first round: a waiter woken with nothing to take
+//! that listens again, and deadline waits (the last look after the timer fires).
+//!
+//! Under loom a deadline passes at once (loom has no clock, `src/sync.rs`): a deadline wait
+//! keeps a notification that had already arrived and otherwise times out. Loom places the
+//! counterpart's steps before, between and after the waiter's, which covers every outcome a
+//! real timer can produce at the moment it fires.
+
+use std::time::{Duration, Instant};
+
+use loom::thread;
+use segmq::{Queue, RecvTimeoutError, SendTimeoutError, TryRecvError};
+
+use crate::model;
+
+/// Round two of the waiter protocol: a blocked receiver is woken by the first message, a
+/// thief takes that message first, so the receiver finds nothing, listens again and must be
+/// woken by the second message.
+///
+/// Fails if: `Waiter::finish` runs when a woken round finds nothing (the receiver leaves the
+/// waiter count between rounds, so the second send sees no waiter and notifies nobody:
+/// deadlock).
+#[test]
+fn woken_receiver_that_finds_nothing_listens_again() {
+    model(|| {
+        let q = Queue::unbounded();
+        let receiver = {
+            let q = q.clone();
+            thread::spawn(move || q.recv().unwrap())
+        };
+        let thief = {
+            let q = q.clone();
+            thread::spawn(move || q.try_recv().ok())
+        };
+        q.send(1u32).unwrap();
+        q.send(2).unwrap();
+        let got = receiver.join().unwrap();
+        let stolen = thief.join().unwrap();
+        let mut all: Vec<u32> = [Some(got), stolen].into_iter().flatten().collect();
+        all.extend(std::iter::from_fn(|| q.try_recv().ok()));
+        all.sort_unstable();
+        assert_eq!(all, [1, 2], "exactly once");
+    });
+}
+
+/// The same second round on the send side: two senders park on a full ring of capacity 1;
+/// each receive must wake one of them, so all three messages arrive (two parked senders in
+/// `head`'s count at once).
+///
+/// Fails if: a receive wakes a parked sender only when the count it read in its CAS is exactly
+/// 1 (`waiters(head) == 1` instead of `has_waiters(head)`: with two parked senders nobody is
+/// woken, deadlock).
+#[test]
+fn two_senders_parked_on_a_full_ring() {
+    model(|| {
+        let q = Queue::bounded(1);
+        q.send(0u32).unwrap();
+        let senders: Vec<_> = (1..=2u32)
+            .map(|v| {
+                let q = q.clone();
+                thread::spawn(move || q.send(v).unwrap())
+            })
+            .collect();
+        let mut got = vec![q.recv().unwrap(), q.recv().unwrap(), q.recv().unwrap()];
+        for s in senders {
+            s.join().unwrap();
+        }
+        got.sort_unstable();
+        assert_eq!(got, [0, 1, 2]);
+        assert_eq!(q.try_recv(), Err(TryRecvError::Empty));
+    });
+}
+
+/// `recv_deadline` racing a send, with a second receiver blocked without a deadline: if the
+/// deadline receiver's wait consumed the notification, it must take the message (the last
+/// look, or the notified round), otherwise the blocked receiver is woken. Either way the one
+/// message is received exactly once and nobody is left parked.
+///
+/// Fails if: the timed-out path returns `Timeout` without the last look *and* ignores a
+/// consumed notification (`wait_blocking` treated as "timed out" whatever it returns): the
+/// notification dies with the deadline receiver and the blocked receiver never wakes.
+#[test]
+fn recv_deadline_last_look_races_a_send() {
+    model(|| {
+        let q = Queue::unbounded();
+        let timed = {
+            let q = q.clone();
+            thread::spawn(move || q.recv_deadline(Instant::now() + Duration::from_secs(60)))
+        };
+        let blocked = {
+            let q = q.clone();
+            thread::spawn(move || q.recv().ok())
+        };
+        q.send(7u32).unwrap();
+        let timed = timed.join().unwrap();
+        if timed.is_ok() {
+            // The blocked receiver may still be parked: release it.
+            q.close();
+        }
+        let blocked = blocked.join().unwrap();
+        match (timed, blocked) {
+            (Ok(7), None) | (Err(RecvTimeoutError::Timeout), Some(7)) => {}
+            other => panic!("message lost or duplicated: {other:?}"),
+        }
+    });
+}
+
+/// `send_deadline` on a full ring racing the receive that makes room: the message is either
+/// accepted (and received) or given back; never both, never lost.
+///
+/// Fails if: the timed-out send returns `Timeout(msg)` after its last look succeeded (the
+/// message would be both queued and given back: duplicated).
+#[test]
+fn send_deadline_last_look_races_a_receive() {
+    model(|| {
+        let q = Queue::bounded(1);
+        q.send(1u32).unwrap();
+        let sender = {
+            let q = q.clone();
+            thread::spawn(move || q.send_deadline(2, Instant::now() + Duration::from_secs(60)))
+        };
+        assert_eq!(q.recv(), Ok(1));
+        let sent = sender.join().unwrap();
+        match sent {
+            Ok(()) => assert_eq!(q.try_recv(), Ok(2)),
+            Err(SendTimeoutError::Timeout(2)) => {}
+            other => panic!("unexpected: {other:?}"),
+        }
+        assert_eq!(q.try_recv(), Err(TryRecvError::Empty));
+    });
+}
