@@ -47,22 +47,31 @@
 //! ```
 //!
 //! The design notes are in each file: `registry.rs` (lock-free name lookup), `msg.rs` (IDs),
-//! `pool.rs` (workers, panics, stop with a deadline), `retry.rs` (timer, stop without losing
-//! retries), `stats.rs` (counters).
+//! `core.rs` (per-queue state, accounting, stop with a deadline), `decision.rs` (what follows
+//! an attempt), `worker.rs` (worker threads), `async_pool.rs` (tokio tasks), `user_code.rs`
+//! (user code never kills a worker), `stop.rs` (the lifecycle state machine and the stop
+//! procedure), `live.rs` (the live-worker count), `clock.rs` (deadlines; stubbed under loom),
+//! `retry.rs` (timer, stop without losing retries), `stats.rs` (counters).
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "tokio")]
 mod async_pool;
+mod clock;
+mod core;
+mod decision;
 #[cfg(feature = "durable")]
 pub mod durable;
 mod error;
+mod live;
 mod msg;
 mod options;
-mod pool;
 mod publisher;
 mod registry;
 mod retry;
 mod stats;
+mod stop;
+mod user_code;
+mod worker;
 
 #[cfg(feature = "tokio")]
 pub use async_pool::HandlerFuture;
