@@ -19,6 +19,8 @@ mod bounded;
 #[cfg(loom)]
 mod handles;
 #[cfg(loom)]
+mod mq;
+#[cfg(loom)]
 mod unbounded;
 
 /// Runs `f` under loom with the project's preemption bound (2).

@@ -188,6 +188,9 @@ impl Mq {
     pub(crate) fn stop_inner(&self, deadline: Option<Instant>, caller: Caller) -> StopReport {
         let mut reg = lock(&self.registry);
         let queues = reg.queues.clone();
+        // Before the deadline is set: a worker may put a message aside as soon as it is (a
+        // loom model found a leftover made before a later count, reported as not timed out).
+        let left_before: u64 = queues.iter().map(|q| q.stats().left).sum();
         // Invariant 4: the deadline before the close.
         if let Some(d) = deadline {
             for q in &queues {
@@ -218,15 +221,15 @@ impl Mq {
             deadline
         };
 
-        let left_before: u64 = queues.iter().map(|q| q.stats().left).sum();
         let mut all_exited = true;
         for q in &queues {
             all_exited &= q.wait_workers(deadline);
         }
         // Workers that met the deadline put their messages aside and exit quickly, so they may
-        // all be gone by now: a leftover made during this stop also means "timed out".
+        // all be gone by now: a leftover made during this stop also means "timed out" (unless
+        // the `Mq` never ran: then the close itself made them, and no deadline was missed).
         let made_left = queues.iter().map(|q| q.stats().left).sum::<u64>() > left_before;
-        let timed_out = !all_exited || (deadline.is_some() && was_running && made_left);
+        let timed_out = !all_exited || (was_running && made_left);
         for q in &queues {
             if timed_out {
                 q.drain_to_left();
