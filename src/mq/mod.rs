@@ -9,7 +9,8 @@
 //!   `tokio` feature) blocked on the queue. A handler's `Err` or panic is logged, counted, and
 //!   retried by the queue's [`RetryPolicy`] (the wait happens in a timer, not in the worker),
 //!   then dead-lettered by value.
-//! * [`Msg::id`] is the message's queue position: 0, 1, 2, ... per queue, no lock.
+//! * [`Msg::id`] is the message's queue position: 0, 1, 2, ... per queue, no lock (it wraps
+//!   to 0 after at least 4.4 * 10^12 messages; see [`Msg::id`]).
 //! * [`Mq::stop`] drains every accepted message; [`Mq::stop_timeout`] gives up after a deadline
 //!   and hands the rest back through [`Publisher::drain_left`].
 //! * [`QueueStats`] counters are per worker, summed on read.

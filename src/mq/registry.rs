@@ -519,7 +519,8 @@ impl Mq {
     /// queue's leftover store, from which [`Publisher::drain_left`] returns them; messages
     /// still in a handler at the deadline end there too (or as handled) when it returns. The
     /// report says how many of each there were. Workers still busy are not joined; a later
-    /// [`stop`](Mq::stop) joins them.
+    /// [`stop`](Mq::stop) joins them, while dropping the `Mq` does not wait for them (they
+    /// are detached and logged).
     ///
     /// ```
     /// use std::time::Duration;
