@@ -142,3 +142,42 @@ fn retry_due_when_stop_begins() {
         );
     });
 }
+
+/// `stop()` called from inside a handler, with a second worker: the stop waits for the other
+/// worker only (not for the one it runs on), then returns (its message still in flight);
+/// that worker finishes it afterwards, and an outer `stop` joins everything. (A deadline-free
+/// stop: under loom a deadline would pass at once and skip the wait.)
+///
+/// Fails if: `LiveWorkers::leave` notifies only when the count reaches 0 (`if *n <= 1`
+/// becomes `if *n == 0`): the stop inside the handler waits for "at most 1" and is never woken
+/// when the other worker exits.
+#[test]
+fn stop_inside_a_handler_waits_for_the_other_worker() {
+    model(|| {
+        let mq = Arc::new(Mq::new());
+        let me: Arc<std::sync::OnceLock<std::sync::Weak<Mq>>> = Arc::default();
+        me.set(Arc::downgrade(&mq)).unwrap();
+        let inner = Arc::new(std::sync::Mutex::new(None));
+        let (m2, i2) = (me.clone(), inner.clone());
+        let p = mq
+            .register("q", 2, move |_: &Msg<u32>| {
+                let mq = m2.get().unwrap().upgrade().unwrap();
+                mq.stop();
+                *i2.lock().unwrap() = Some(mq.stats("q").unwrap());
+                Ok::<_, BoxError>(())
+            })
+            .unwrap();
+        p.publish(7).unwrap();
+        mq.start().unwrap();
+        mq.stop();
+        let seen = inner.lock().unwrap().take().expect("the handler ran");
+        // When the inner stop returned, only the caller's worker was alive, holding the message.
+        assert_eq!(
+            (seen.handled_ok, seen.in_flight, seen.workers),
+            (0, 1, 1),
+            "{seen:?}"
+        );
+        let s = p.stats();
+        assert_eq!((s.handled_ok, s.left, s.workers), (1, 0, 0), "{s:?}");
+    });
+}
