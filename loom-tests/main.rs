@@ -19,6 +19,8 @@ mod bounded;
 #[cfg(loom)]
 mod handles;
 #[cfg(loom)]
+mod mq;
+#[cfg(loom)]
 mod streams;
 #[cfg(loom)]
 mod unbounded;

@@ -8,7 +8,19 @@
 //!
 //! Panics are caught by polling the handler's future inside `std::panic::catch_unwind`
 //! (`poll_fn`), which needs neither `futures-util` nor a task spawn per call.
+//!
+//! While it polls a handler's future, a task marks its thread (a thread-local: two plain
+//! stores per poll, no lock), so that a `stop` called inside the handler, or the last `Arc<Mq>`
+//! dropped there, does not wait for the task it runs on.
+//!
+//! A task holds its message in an [`InFlight`] guard: if the task is cancelled (its runtime
+//! shut down under it), the message goes to the leftovers instead of being dropped, and
+//! `stop` still accounts for it.
+//!
+//! The retry path sleeps on the runtime's timer, so a runtime built without timers cannot serve
+//! a queue: [`Mq::register_async`] refuses it with [`MqError::Unsupported`].
 
+use std::cell::Cell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -16,13 +28,40 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use super::core::{LiveGuard, Next, QueueCore};
+use super::decision::decide;
 use super::msg::Envelope;
-use super::pool::{Failure, LiveGuard, Next, QueueCore};
 use super::retry::XorShift;
 use super::stats::WorkerStats;
+use super::user_code::Failure;
 use super::{Mq, MqError, Msg, Publisher, QueueOptions};
 use crate::channel::{Channel, Waiter};
 use crate::RecvError;
+
+thread_local! {
+    /// The queue (its `QueueCore`'s address; 0: none) whose handler this thread is polling, if any.
+    static POLLING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Whether this thread is polling a handler of the queue at address `core`.
+pub(crate) fn polling_handler_of(core: usize) -> bool {
+    POLLING.with(|p| p.get() == core)
+}
+
+/// Checks that `handle`'s runtime can serve an async queue (it has timers).
+fn check_runtime(name: &str, handle: &tokio::runtime::Handle) -> Result<(), MqError> {
+    let _entered = handle.enter();
+    // `Sleep` panics at creation on a runtime without timers; that panic is the only probe
+    // tokio offers (the default hook prints it once).
+    let probe = catch_unwind(|| drop(tokio::time::sleep(std::time::Duration::ZERO)));
+    probe.map_err(|p| {
+        super::user_code::drop_payload(p);
+        MqError::Unsupported {
+            queue: name.to_owned(),
+            what: "a tokio runtime without timers (build it with `enable_time()`)",
+        }
+    })
+}
 
 /// The future an async handler returns: boxed, and borrowing the message.
 pub type HandlerFuture<'a, E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send + 'a>>;
@@ -73,7 +112,10 @@ impl Mq {
         E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
     {
         let handle = match &options.runtime {
-            Some(h) => h.clone(),
+            Some(h) => {
+                check_runtime(name, h)?;
+                h.clone()
+            }
             None => self.internal_runtime()?,
         };
         let handler = Arc::new(handler);
@@ -86,6 +128,7 @@ impl Mq {
                     let (w, live) = core.enter();
                     handle.spawn(run_task(core.clone(), worker, w, live, handler.clone()));
                 }
+                Ok(())
             }),
         )
     }
@@ -129,36 +172,81 @@ impl<T> Drop for RecvSeq<'_, T> {
     }
 }
 
-/// Runs the handler's future to completion, catching a panic in the call or in any poll.
-async fn call<'a, T, F, E>(handler: &F, msg: &'a Msg<T>) -> Result<(), Failure>
+/// Marks the thread as polling a handler of `core` while it lives (see `POLLING`).
+struct Polling(usize);
+
+impl Polling {
+    fn enter(core: usize) -> Self {
+        Self(POLLING.with(|p| p.replace(core)))
+    }
+}
+
+impl Drop for Polling {
+    fn drop(&mut self) {
+        POLLING.with(|p| p.set(self.0));
+    }
+}
+
+/// Runs the handler's future to completion, catching a panic in the call or in any poll (and
+/// in the conversion of its error).
+async fn call<'a, T, F, E>(core: usize, handler: &F, msg: &'a Msg<T>) -> Result<(), Failure>
 where
     F: Fn(&'a Msg<T>) -> HandlerFuture<'a, E>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let mut fut = match catch_unwind(AssertUnwindSafe(|| handler(msg))) {
-        Ok(fut) => fut,
-        Err(p) => return Err(Failure::Panic(p)),
+    let mut fut = {
+        let _polling = Polling::enter(core);
+        match catch_unwind(AssertUnwindSafe(|| handler(msg))) {
+            Ok(fut) => fut,
+            Err(p) => return Err(Failure::Panic(p)),
+        }
     };
-    let polled =
-        std::future::poll_fn(
-            |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-                Ok(Poll::Pending) => Poll::Pending,
-                Ok(Poll::Ready(r)) => Poll::Ready(Ok(r)),
-                Err(p) => Poll::Ready(Err(p)),
-            },
-        )
-        .await;
-    match polled {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(Failure::Error(e.into())),
-        Err(p) => Err(Failure::Panic(p)),
-    }
+    std::future::poll_fn(|cx| {
+        let _polling = Polling::enter(core);
+        match catch_unwind(AssertUnwindSafe(|| {
+            fut.as_mut().poll(cx).map(|r| r.map_err(Into::into))
+        })) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(r)) => Poll::Ready(r.map_err(Failure::Error)),
+            Err(p) => Poll::Ready(Err(Failure::Panic(p))),
+        }
+    })
+    .await
 }
 
 /// Sleeps until `t` or the stop deadline; `false` if the deadline passed.
 async fn sleep_until<T: Send + 'static>(core: &QueueCore<T>, t: Instant) -> bool {
     tokio::time::sleep_until(tokio::time::Instant::from_std(core.cap_at_deadline(t))).await;
     !core.past_deadline()
+}
+
+/// A message a task holds: put into the leftovers if the task is dropped (cancelled) with it.
+struct InFlight<'a, T: Send + 'static> {
+    core: &'a QueueCore<T>,
+    w: &'a WorkerStats,
+    msg: Option<Msg<T>>,
+}
+
+impl<T: Send + 'static> InFlight<'_, T> {
+    fn msg(&self) -> &Msg<T> {
+        self.msg.as_ref().expect("held until taken")
+    }
+
+    fn take(&mut self) -> Msg<T> {
+        self.msg.take().expect("held until taken")
+    }
+}
+
+impl<T: Send + 'static> Drop for InFlight<'_, T> {
+    fn drop(&mut self) {
+        if let Some(msg) = self.msg.take() {
+            tracing::warn!(
+                queue = %self.core.name, msg_id = msg.id,
+                "mq: async worker cancelled with a message: handed back as a leftover"
+            );
+            self.core.abandon(self.w, msg);
+        }
+    }
 }
 
 /// One worker task.
@@ -174,31 +262,45 @@ async fn run_task<T, F, E>(
     E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
 {
     let mut rng = XorShift::new(worker as u64 ^ 0xA5A5);
+    let me = Arc::as_ptr(&core) as usize;
     loop {
         let recv: RecvSeq<'_, Envelope<T>> = RecvSeq {
             chan: &core.queue.chan,
             waiter: Waiter::new(),
         };
-        let Ok((seq, env)) = recv.await else { break };
-        let Some((mut msg, not_before)) = core.begin(&w, seq, env) else {
+        let (seq, env) = match recv.await {
+            Ok(popped) => popped,
+            Err(RecvError) => match core.take_parked() {
+                Some(env) => (0, env),
+                None => break,
+            },
+        };
+        let Some((msg, not_before)) = core.begin(&w, seq, env) else {
             continue;
+        };
+        let mut held = InFlight {
+            core: &core,
+            w: &w,
+            msg: Some(msg),
         };
         if let Some(t) = not_before {
             if !sleep_until(&core, t).await {
-                core.abandon(&w, msg);
+                core.abandon(&w, held.take());
                 continue;
             }
         }
         loop {
-            let outcome = call(&*handler, &msg).await;
-            match core.after_attempt(&w, worker, msg, outcome, &mut rng) {
+            let outcome = call(me, &*handler, held.msg()).await;
+            let msg = held.take();
+            let decision = decide(outcome, msg.attempt, core.policy(), &mut rng);
+            match core.settle(&w, worker, msg, decision) {
                 Next::Done => break,
                 Next::RetryHere(m, due) => {
+                    held.msg = Some(m);
                     if !sleep_until(&core, due).await {
-                        core.abandon(&w, m);
+                        core.abandon(&w, held.take());
                         break;
                     }
-                    msg = m;
                 }
             }
         }

@@ -33,6 +33,21 @@ pub enum MqError {
     },
     /// A queue needs at least one worker.
     InvalidConcurrency(String),
+    /// A queue name was refused (it names threads and log lines): empty, or with a NUL byte.
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A worker thread of the queue could not be spawned (the OS refused: too many threads,
+    /// not enough memory). The workers spawned before it keep running.
+    Spawn {
+        /// The queue's name.
+        queue: String,
+        /// The OS's error.
+        reason: String,
+    },
     /// [`Mq::start`](crate::Mq::start) was called on a running message queue.
     AlreadyRunning,
     /// The message queue has been stopped; it cannot be started or extended again.
@@ -62,6 +77,15 @@ impl fmt::Display for MqError {
             } => write!(f, "mq: queue `{queue}` carries `{expected}`, not `{found}`"),
             Self::InvalidConcurrency(q) => {
                 write!(f, "mq: queue `{q}` needs a concurrency of at least 1")
+            }
+            Self::InvalidName { name, reason } => {
+                write!(f, "mq: queue name {name:?} refused: {reason}")
+            }
+            Self::Spawn { queue, reason } => {
+                write!(
+                    f,
+                    "mq: queue `{queue}`: cannot spawn a worker thread: {reason}"
+                )
             }
             Self::AlreadyRunning => f.write_str("mq: already running"),
             Self::Stopped => f.write_str("mq: stopped"),

@@ -9,7 +9,8 @@
 //!   `tokio` feature) blocked on the queue. A handler's `Err` or panic is logged, counted, and
 //!   retried by the queue's [`RetryPolicy`] (the wait happens in a timer, not in the worker),
 //!   then dead-lettered by value.
-//! * [`Msg::id`] is the message's queue position: 0, 1, 2, ... per queue, no lock.
+//! * [`Msg::id`] is the message's queue position: 0, 1, 2, ... per queue, no lock (it wraps
+//!   to 0 after at least 4.4 * 10^12 messages; see [`Msg::id`]).
 //! * [`Mq::stop`] drains every accepted message; [`Mq::stop_timeout`] gives up after a deadline
 //!   and hands the rest back through [`Publisher::drain_left`].
 //! * [`QueueStats`] counters are per worker, summed on read.
@@ -47,22 +48,31 @@
 //! ```
 //!
 //! The design notes are in each file: `registry.rs` (lock-free name lookup), `msg.rs` (IDs),
-//! `pool.rs` (workers, panics, stop with a deadline), `retry.rs` (timer, stop without losing
-//! retries), `stats.rs` (counters).
+//! `core.rs` (per-queue state, accounting, stop with a deadline), `decision.rs` (what follows
+//! an attempt), `worker.rs` (worker threads), `async_pool.rs` (tokio tasks), `user_code.rs`
+//! (user code never kills a worker), `stop.rs` (the lifecycle state machine and the stop
+//! procedure), `live.rs` (the live-worker count), `clock.rs` (deadlines; stubbed under loom),
+//! `retry.rs` (timer, stop without losing retries), `stats.rs` (counters).
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "tokio")]
 mod async_pool;
+mod clock;
+mod core;
+mod decision;
 #[cfg(feature = "durable")]
 pub mod durable;
 mod error;
+mod live;
 mod msg;
 mod options;
-mod pool;
 mod publisher;
 mod registry;
 mod retry;
 mod stats;
+mod stop;
+mod user_code;
+mod worker;
 
 #[cfg(feature = "tokio")]
 pub use async_pool::HandlerFuture;

@@ -9,6 +9,24 @@
 //! keeps its original ID (`id: Some(..)`) but takes a new queue slot, so the IDs of fresh
 //! messages can have gaps after retries. Fresh messages' IDs increase in the order consumers
 //! take them; a retry, taken later, carries its older ID.
+//!
+//! # Wrap-around
+//!
+//! Queue positions are 43-bit counters (the rest of the word holds the closed flag and the
+//! waiter count), so the sequence number, and with it the ID, starts again at 0 after
+//! `31 * 2^38` (about 8.5 * 10^12) messages on an unbounded queue, and after
+//! `(2^43 / lap) * capacity` messages on a bounded one (`lap` is the smallest power of two
+//! above `capacity`: between 2^42 and 2^43 messages, about 4.4 to 8.8 * 10^12). At 10^6
+//! messages a second that is over 50 days; at 10^8, about 12 hours. After a wrap, IDs repeat:
+//! an ID is unique among the messages of one queue published within one period, so a consumer
+//! that deduplicates by ID must forget IDs older than that (or key on its own field). Durable
+//! queues are not affected: their IDs are 64-bit counters kept in the log.
+//!
+//! Why not 64-bit here: the MQ layer could rebuild 64-bit IDs from an epoch counter, but both
+//! the publisher and the consumer would have to read a shared epoch word per message and
+//! agree on the queue core's wrap period, which is being rewritten; the clean fix is for the
+//! core to return its position as a full 64-bit count, which makes these IDs monotonic at no
+//! cost.
 
 use std::fmt;
 use std::sync::Arc;
@@ -33,7 +51,9 @@ use std::time::Instant;
 /// mq.stop();
 /// ```
 pub struct Msg<T> {
-    /// Per-queue ID: 0, 1, 2, ... in queue order; kept across retries.
+    /// Per-queue ID: 0, 1, 2, ... in queue order; kept across retries. It wraps to 0 after
+    /// about 4.4 * 10^12 to 8.5 * 10^12 messages (see the module docs): unique within that
+    /// period, not for ever.
     pub id: u64,
     /// The payload.
     pub data: T,

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use super::core::QueueCore;
 use super::msg::Envelope;
-use super::pool::QueueCore;
 use super::{Msg, PublishError, QueueStats};
 use crate::TrySendError;
 

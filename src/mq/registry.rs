@@ -12,14 +12,17 @@
 use std::any::{type_name, Any};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use super::pool::{lock, spawn_threads, QueueCore};
+use super::core::{check_name, lock, QueueCore};
 use super::retry::RetryTimer;
+use super::stop::{queue_report, Caller, Lifecycle};
+use super::worker::spawn_threads;
 use super::{MqError, Msg, PublishError, Publisher, QueueOptions, QueueStats};
+use crate::sync::{Condvar, Mutex};
 
 /// One registered queue, with its message type erased.
 pub(crate) trait ErasedQueue: Send + Sync {
@@ -27,16 +30,22 @@ pub(crate) trait ErasedQueue: Send + Sync {
     fn publisher_any(&self) -> &(dyn Any + Send + Sync);
     fn type_name(&self) -> &'static str;
     fn name(&self) -> &str;
-    fn start(&self);
-    fn mark_stopping(&self, deadline: Option<Instant>);
+    /// Spawns the queue's workers.
+    fn start(&self) -> Result<(), MqError>;
+    fn set_deadline(&self, deadline: Instant);
+    fn mark_stopping(&self);
     fn close(&self);
-    fn drain_to_left(&self);
+    /// Moves what is queued or parked into the leftovers; returns how many.
+    fn drain_to_left(&self) -> u64;
     fn wait_workers(&self, deadline: Option<Instant>) -> bool;
-    fn join_finished(&self);
+    fn join_exited(&self);
+    fn detach(&self) -> usize;
     fn stats(&self) -> QueueStats;
+    fn report(&self, all_exited: bool) -> QueueReport;
 }
 
-type Spawn<T> = Box<dyn Fn(&Arc<QueueCore<T>>) + Send + Sync>;
+/// Spawns the workers of a queue (threads or tasks).
+pub(crate) type Spawn<T> = Box<dyn Fn(&Arc<QueueCore<T>>) -> Result<(), MqError> + Send + Sync>;
 
 struct Registered<T> {
     publisher: Publisher<T>,
@@ -53,42 +62,53 @@ impl<T: Send + 'static> ErasedQueue for Registered<T> {
     fn name(&self) -> &str {
         &self.publisher.core.name
     }
-    fn start(&self) {
-        (self.spawn)(&self.publisher.core);
+    fn start(&self) -> Result<(), MqError> {
+        (self.spawn)(&self.publisher.core)
     }
-    fn mark_stopping(&self, deadline: Option<Instant>) {
-        self.publisher.core.mark_stopping(deadline);
+    fn set_deadline(&self, deadline: Instant) {
+        self.publisher.core.set_deadline(deadline);
+    }
+    fn mark_stopping(&self) {
+        self.publisher.core.mark_stopping();
     }
     fn close(&self) {
         self.publisher.core.queue.close();
     }
-    fn drain_to_left(&self) {
-        self.publisher.core.drain_to_left();
+    fn drain_to_left(&self) -> u64 {
+        self.publisher.core.drain_to_left()
     }
     fn wait_workers(&self, deadline: Option<Instant>) -> bool {
         self.publisher.core.wait_workers(deadline)
     }
-    fn join_finished(&self) {
-        self.publisher.core.join_finished();
+    fn join_exited(&self) {
+        self.publisher.core.join_exited();
+    }
+    fn detach(&self) -> usize {
+        self.publisher.core.detach()
     }
     fn stats(&self) -> QueueStats {
         self.publisher.core.snapshot()
+    }
+    fn report(&self, all_exited: bool) -> QueueReport {
+        let core = &self.publisher.core;
+        let lost = core.stats.lost.load(std::sync::atomic::Ordering::Relaxed);
+        queue_report(
+            &core.name,
+            &core.snapshot(),
+            lost,
+            core.own_workers(),
+            all_exited,
+        )
     }
 }
 
 type Map = HashMap<Arc<str>, Arc<dyn ErasedQueue>>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Idle,
-    Running,
-    Stopped,
-}
-
-struct Registry {
-    state: State,
+pub(crate) struct Registry {
+    /// Idle, running, stopping, stopped (`stop.rs`).
+    pub(crate) life: Lifecycle,
     /// In registration order (for start, stop and reports).
-    queues: Vec<Arc<dyn ErasedQueue>>,
+    pub(crate) queues: Vec<Arc<dyn ErasedQueue>>,
 }
 
 /// What [`Mq::stop_timeout`] (or [`Mq::stop`]) saw.
@@ -128,6 +148,18 @@ impl StopReport {
     pub fn left(&self) -> u64 {
         self.queues.iter().map(|q| q.left).sum()
     }
+
+    /// Messages lost, all queues: dropped with a worker that died in a way no guard could
+    /// catch (an async queue's runtime shut down under it, a bug in segmq). Should be 0.
+    pub fn lost(&self) -> u64 {
+        self.queues.iter().map(|q| q.lost).sum()
+    }
+
+    /// Whether every queue's report accounts for every accepted message (see
+    /// [`QueueReport::is_accounted`]).
+    pub fn is_accounted(&self) -> bool {
+        self.queues.iter().all(QueueReport::is_accounted)
+    }
 }
 
 /// One queue's part of a [`StopReport`].
@@ -142,9 +174,48 @@ pub struct QueueReport {
     pub dead_lettered: u64,
     /// Messages put into the leftover store ([`Publisher::drain_left`]).
     pub left: u64,
-    /// Messages still inside a handler when the report was made (timed out only). Each ends
-    /// as handled, dead-lettered or left when its handler returns.
+    /// Messages still inside a handler when the report was made (timed out, or the one
+    /// message whose handler called `stop`). Each ends as handled, dead-lettered or left when
+    /// its handler returns.
     pub in_flight: u64,
+    /// Messages accepted by a publish over the queue's life (retries not counted again).
+    pub published: u64,
+    /// Messages still queued when the report was made: 0 unless workers are still busy after a
+    /// timeout, or the stop ran inside a handler whose message is retried in place.
+    pub depth: u64,
+    /// Messages dropped with a worker that died in a way no guard could catch; see
+    /// [`StopReport::lost`].
+    pub lost: u64,
+}
+
+impl QueueReport {
+    /// Whether every accepted message is accounted for: `published == handled_ok +
+    /// dead_lettered + left + in_flight + depth + lost`. Exact for a stop that did not time
+    /// out; after a timeout, workers still busy move messages between the counts while they
+    /// are read, so the check may miss by those.
+    ///
+    /// ```
+    /// use segmq::{Mq, Msg};
+    /// let mq = Mq::new();
+    /// let p = mq.register("q", 2, |_: &Msg<u8>| Ok::<_, std::io::Error>(())).unwrap();
+    /// mq.start().unwrap();
+    /// for i in 0..10 {
+    ///     p.publish(i).unwrap();
+    /// }
+    /// let report = mq.stop_timeout(std::time::Duration::from_secs(10));
+    /// let q = &report.queues[0];
+    /// assert!(!report.timed_out && q.is_accounted());
+    /// assert_eq!((q.published, q.handled_ok, q.depth, q.lost), (10, 10, 0, 0));
+    /// ```
+    pub fn is_accounted(&self) -> bool {
+        self.published
+            == self.handled_ok
+                + self.dead_lettered
+                + self.left
+                + self.in_flight
+                + self.depth
+                + self.lost
+    }
 }
 
 /// A message queue: named queues, each with a pool of workers running its handler.
@@ -174,8 +245,10 @@ pub struct QueueReport {
 /// ```
 pub struct Mq {
     map: ArcSwap<Map>,
-    registry: Mutex<Registry>,
-    timer: Arc<RetryTimer>,
+    pub(crate) registry: Mutex<Registry>,
+    /// Signalled when the close of a stop is done (`stop.rs`, invariant 3).
+    pub(crate) closed: Condvar,
+    pub(crate) timer: Arc<RetryTimer>,
     #[cfg(feature = "tokio")]
     pub(crate) runtime: std::sync::OnceLock<tokio::runtime::Runtime>,
 }
@@ -190,7 +263,7 @@ impl fmt::Debug for Mq {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let reg = lock(&self.registry);
         f.debug_struct("Mq")
-            .field("state", &reg.state)
+            .field("state", &reg.life.name())
             .field(
                 "queues",
                 &reg.queues.iter().map(|q| q.name()).collect::<Vec<_>>(),
@@ -210,9 +283,10 @@ impl Mq {
         Self {
             map: ArcSwap::from_pointee(HashMap::new()),
             registry: Mutex::new(Registry {
-                state: State::Idle,
+                life: Lifecycle::new(),
                 queues: Vec::new(),
             }),
+            closed: Condvar::new(),
             timer: Arc::new(RetryTimer::default()),
             #[cfg(feature = "tokio")]
             runtime: std::sync::OnceLock::new(),
@@ -222,8 +296,11 @@ impl Mq {
     /// Registers a queue with `concurrency` worker threads running `handler`, and returns its
     /// publisher. If the `Mq` is running, the workers start at once.
     ///
-    /// Errors: [`MqError::InvalidConcurrency`] for 0, [`MqError::DuplicateQueue`],
-    /// [`MqError::Stopped`] after stop.
+    /// Errors: [`MqError::InvalidName`] for an empty name or one with a NUL byte,
+    /// [`MqError::InvalidConcurrency`] for 0, [`MqError::DuplicateQueue`], [`MqError::Stopped`]
+    /// after stop, and, if the `Mq` is running, [`MqError::Spawn`] when a worker thread cannot
+    /// be spawned (the queue is then registered with the workers that did start; `stop`
+    /// still accounts for every message).
     ///
     /// ```
     /// use segmq::{Mq, MqError, Msg};
@@ -276,7 +353,7 @@ impl Mq {
         self.register_erased(
             name,
             options,
-            Box::new(move |core| spawn_threads(core, &handler)),
+            Box::new(move |core| spawn_threads(core, &handler, &mut super::worker::os_spawn)),
         )
     }
 
@@ -286,10 +363,9 @@ impl Mq {
         options: QueueOptions<T>,
         spawn: Spawn<T>,
     ) -> Result<Publisher<T>, MqError> {
+        check_name(name)?;
         let mut reg = lock(&self.registry);
-        if reg.state == State::Stopped {
-            return Err(MqError::Stopped);
-        }
+        let running = reg.life.admits_registration()?;
         if self.map.load().contains_key(name) {
             return Err(MqError::DuplicateQueue(name.to_owned()));
         }
@@ -324,15 +400,15 @@ impl Mq {
         map.insert(publisher.core.name.clone(), entry.clone());
         self.map.store(Arc::new(map));
         reg.queues.push(entry.clone());
-        if reg.state == State::Running {
-            entry.start();
-        }
+        // stop.rs, invariant 2: started here only if `start` already ran.
+        let started = if running { entry.start() } else { Ok(()) };
+        drop(reg);
         tracing::info!(
             queue = name,
             concurrency = options.concurrency,
             "mq: queue registered"
         );
-        Ok(publisher)
+        started.map(|()| publisher)
     }
 
     /// The typed publisher of a registered queue.
@@ -392,24 +468,37 @@ impl Mq {
     /// mq.stop();
     /// assert_eq!(mq.start(), Err(MqError::Stopped));
     /// ```
+    ///
+    /// If a worker thread cannot be spawned, the other queues are still started and the first
+    /// such error ([`MqError::Spawn`], naming the queue) is returned; the `Mq` is running with
+    /// the workers that did start, and [`stop`](Mq::stop) accounts for every message.
     pub fn start(&self) -> Result<(), MqError> {
         let mut reg = lock(&self.registry);
-        match reg.state {
-            State::Running => return Err(MqError::AlreadyRunning),
-            State::Stopped => return Err(MqError::Stopped),
-            State::Idle => {}
-        }
-        reg.state = State::Running;
+        reg.life.start()?;
+        // stop.rs, invariant 2: every queue registered so far, under the lock.
+        let mut first_error = Ok(());
         for q in &reg.queues {
-            q.start();
+            if let Err(e) = q.start() {
+                first_error = first_error.and(Err(e));
+            }
         }
-        Ok(())
+        first_error
     }
 
     /// Stops gracefully: later publishes fail with `Closed(data)`; the workers handle every
     /// message accepted before (retries included, after their backoff), then exit and are
     /// joined. Idempotent. If the `Mq` was never started, nothing runs the queued messages:
     /// they go to the leftovers ([`Publisher::drain_left`]).
+    ///
+    /// Concurrent calls are safe: one of them closes the queues, the others wait for that and
+    /// then for the workers. Called from inside a handler (or by dropping the last `Arc<Mq>`
+    /// there), it cannot wait for that handler: it waits for every other worker, and the
+    /// report (see [`stop_timeout`](Mq::stop_timeout)) counts the caller's message as
+    /// `in_flight`; that worker finishes it (and any retry of it) after the handler returns.
+    ///
+    /// A retry that meets a full bounded queue at stop does not wait for room: it is parked
+    /// and run once the queue is closed and empty, so a handler blocked publishing into its
+    /// own full queue gets `Closed` back instead of deadlocking the stop.
     ///
     /// ```
     /// use segmq::{Mq, Msg};
@@ -422,7 +511,7 @@ impl Mq {
     /// assert_eq!(mq.stats("q").unwrap().handled_ok, 1);
     /// ```
     pub fn stop(&self) {
-        self.stop_inner(None);
+        self.stop_inner(None, Caller::User);
     }
 
     /// Stops like [`stop`](Mq::stop), but waits at most `timeout` for the workers. Messages
@@ -430,7 +519,8 @@ impl Mq {
     /// queue's leftover store, from which [`Publisher::drain_left`] returns them; messages
     /// still in a handler at the deadline end there too (or as handled) when it returns. The
     /// report says how many of each there were. Workers still busy are not joined; a later
-    /// [`stop`](Mq::stop) joins them.
+    /// [`stop`](Mq::stop) joins them, while dropping the `Mq` does not wait for them (they
+    /// are detached and logged).
     ///
     /// ```
     /// use std::time::Duration;
@@ -453,70 +543,7 @@ impl Mq {
     /// assert_eq!(s.handled_ok + p.drain_left().len() as u64, 100);
     /// ```
     pub fn stop_timeout(&self, timeout: Duration) -> StopReport {
-        self.stop_inner(Instant::now().checked_add(timeout))
-    }
-
-    fn stop_inner(&self, deadline: Option<Instant>) -> StopReport {
-        let (queues, was_running) = {
-            let mut reg = lock(&self.registry);
-            let was_running = reg.state == State::Running;
-            reg.state = State::Stopped;
-            (reg.queues.clone(), was_running)
-        };
-        // Under the timer lock: mark every queue stopping, push waiting retries back; then
-        // close (see retry.rs, "Stop").
-        let refused = self.timer.flush_for_stop(|| {
-            for q in &queues {
-                q.mark_stopping(deadline);
-            }
-        });
-        // Retries that met a full bounded queue: wait for the workers to make room (or, if
-        // nothing consumes, hand them back as leftovers).
-        for (not_before, job) in refused {
-            if was_running {
-                job.requeue_waiting(not_before, deadline);
-            } else {
-                job.give_up();
-            }
-        }
-        for q in &queues {
-            q.close();
-            if !was_running {
-                q.drain_to_left();
-            }
-        }
-        let left_before: u64 = queues.iter().map(|q| q.stats().left).sum();
-        let mut timed_out = false;
-        for q in &queues {
-            timed_out |= !q.wait_workers(deadline);
-        }
-        // Workers that met the deadline put their messages aside and exit quickly, so they may
-        // all be gone by now: a leftover made during this stop also means "timed out".
-        timed_out |= queues.iter().map(|q| q.stats().left).sum::<u64>() > left_before;
-        for q in &queues {
-            if timed_out {
-                q.drain_to_left();
-            }
-            q.join_finished();
-        }
-        // Nothing is scheduled any more once the queues are stopping.
-        self.timer.shutdown();
-        StopReport {
-            timed_out,
-            queues: queues
-                .iter()
-                .map(|q| {
-                    let s = q.stats();
-                    QueueReport {
-                        name: q.name().to_owned(),
-                        handled_ok: s.handled_ok,
-                        dead_lettered: s.dead_lettered,
-                        left: s.left,
-                        in_flight: s.in_flight,
-                    }
-                })
-                .collect(),
-        }
+        self.stop_inner(Instant::now().checked_add(timeout), Caller::User)
     }
 
     /// A snapshot of a queue's counters, or `None` for an unknown name.
@@ -551,9 +578,11 @@ impl Mq {
 }
 
 impl Drop for Mq {
-    /// Stops gracefully (as [`Mq::stop`]).
+    /// Stops gracefully (as [`Mq::stop`]); but after a [`stop_timeout`](Mq::stop_timeout) that
+    /// timed out it does not wait: workers still busy are detached (their messages end as
+    /// handled, dead-lettered or left when their handlers return) and logged.
     fn drop(&mut self) {
-        self.stop();
+        self.stop_inner(None, Caller::Drop);
         #[cfg(feature = "tokio")]
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();

@@ -18,12 +18,24 @@
 //! queues closed. A worker that wants to schedule a retry checks "stopping" under the same lock;
 //! if it is set, the worker keeps the message and retries it itself after the backoff. Since the
 //! timer pushes under that lock too, nothing is ever pushed into a closed queue.
+//!
+//! A retry that meets a full bounded queue at stop is not waited for: it is *parked* beside the
+//! queue, and the workers take parked retries once the queue is closed and empty. (Waiting for
+//! room deadlocked: a handler blocked publishing into its own full queue waits for the close,
+//! which came only after the wait.) Parking happens before the close, and a worker sees "closed
+//! and empty" only after the close, so no worker exits while a parked retry is still to come.
+//!
+//! The lock, the condition variable and the thread come from `crate::sync`, so the loom models
+//! (`loom-tests/mq.rs`) explore the hand-off between a due retry and a beginning stop. The
+//! timer's own waits use the condition variable's `wait_timeout` directly: under loom it waits
+//! until notified (every shutdown notifies), which is all the models need.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
+
+use crate::sync::{thread, Condvar, Mutex, MutexGuard};
 
 /// How often a message is tried, and how long to wait between tries.
 ///
@@ -179,9 +191,10 @@ impl XorShift {
 pub(crate) trait Pending: Send {
     /// Pushes the message back into its queue. Returns it if the queue is full (try later).
     fn requeue(self: Box<Self>, not_before: Option<Instant>) -> Option<Box<dyn Pending>>;
-    /// Pushes the message back into its queue at stop, waiting for room until `deadline`
-    /// (workers are still draining the queue); past the deadline it goes to the leftovers.
-    fn requeue_waiting(self: Box<Self>, not_before: Instant, deadline: Option<Instant>);
+    /// Parks the message beside its queue at stop, when the queue was full: the workers take
+    /// it once the queue is closed and empty (waiting for room could wait for ever: a handler
+    /// may be blocked publishing into the same full queue until it is closed).
+    fn park(self: Box<Self>, not_before: Instant);
     /// Puts the message into its queue's leftover store (it could not be requeued at stop).
     fn give_up(self: Box<Self>);
 }
@@ -215,13 +228,13 @@ struct State {
     heap: BinaryHeap<Entry>,
     next_order: u64,
     shutdown: bool,
-    thread: Option<JoinHandle<()>>,
+    thread: Option<thread::JoinHandle<()>>,
 }
 
-/// The retry timer of one `Mq`.
 /// How long a retry refused by a full bounded queue waits before the next attempt.
 const FULL_RETRY: Duration = Duration::from_millis(1);
 
+/// The retry timer of one `Mq`.
 #[derive(Default)]
 pub(crate) struct RetryTimer {
     state: Mutex<State>,
@@ -236,7 +249,8 @@ impl RetryTimer {
     }
 
     /// Schedules `job` for `due`, unless `stopping()` (read under the timer lock) says the
-    /// queue is stopping: then the job comes back and the caller retries it itself.
+    /// queue is stopping, or the timer thread cannot be spawned: then the job comes back and
+    /// the caller retries it itself.
     pub(crate) fn schedule<J: Pending + 'static>(
         self: &Arc<Self>,
         due: Instant,
@@ -247,6 +261,21 @@ impl RetryTimer {
         if stopping() || st.shutdown {
             return Err(job);
         }
+        if st.thread.is_none() {
+            let timer = Arc::clone(self);
+            match thread::Builder::new()
+                .name("segmq-retry".into())
+                .spawn(move || timer.run())
+            {
+                Ok(t) => st.thread = Some(t),
+                Err(e) => {
+                    tracing::error!(
+                        "mq: cannot spawn the retry timer thread ({e}): retrying in place"
+                    );
+                    return Err(job);
+                }
+            }
+        }
         let order = st.next_order;
         st.next_order += 1;
         st.heap.push(Entry {
@@ -254,15 +283,6 @@ impl RetryTimer {
             order,
             job: Box::new(job),
         });
-        if st.thread.is_none() {
-            let timer = Arc::clone(self);
-            st.thread = Some(
-                std::thread::Builder::new()
-                    .name("segmq-retry".into())
-                    .spawn(move || timer.run())
-                    .expect("segmq: cannot spawn the retry timer thread"),
-            );
-        }
         drop(st);
         self.wake.notify_one();
         Ok(())
@@ -270,9 +290,8 @@ impl RetryTimer {
 
     /// Runs `mark` (which marks queues as stopping) under the timer lock, then pushes every
     /// waiting retry back into its queue with its due time as `not_before`. Retries that meet
-    /// a full bounded queue are returned: waiting for room here could deadlock with workers
-    /// waiting for this lock, so the caller waits for room after the lock is released (once the
-    /// queues are marked stopping, workers retry in place and no longer take this lock).
+    /// a full bounded queue are returned with their due time, for the caller to park (or give
+    /// up, if nothing will run them): waiting for room could wait for ever.
     #[must_use = "retries that did not fit must still be requeued or given up"]
     pub(crate) fn flush_for_stop(&self, mark: impl FnOnce()) -> Vec<(Instant, Box<dyn Pending>)> {
         let mut st = self.lock();

@@ -7,6 +7,10 @@
 //! popped once; retries are the other pushes), exact whenever the queue is quiet, a snapshot
 //! otherwise. The latency histogram has 4 sub-buckets per power of two of nanoseconds (at most
 //! 25 % error), one atomic per bucket.
+//!
+//! These counters are std atomics, not `crate::sync` ones, on purpose: they are observations
+//! that order nothing (every synchronising step of the MQ is a lock, a flag or the queue), and
+//! as loom atomics each relaxed increment would multiply the states the models explore.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
@@ -133,6 +137,8 @@ pub(crate) struct CoreStats {
     pub(crate) drained: AtomicU64,
     /// Messages put into the leftover store.
     pub(crate) left: AtomicU64,
+    /// Messages lost with a panic that escaped every guard (a bug in segmq; see `core.rs`).
+    pub(crate) lost: AtomicU64,
     /// Workers alive.
     pub(crate) workers: AtomicUsize,
 }

@@ -1,0 +1,183 @@
+//! Models of the MQ layer's lifecycle (`src/mq/stop.rs`, `live.rs`, `retry.rs`): the stop state
+//! machine, the live-worker count and the retry timer hand-off, with real worker and timer
+//! threads (loom threads through `crate::sync`).
+//!
+//! Under loom there is no clock (`src/mq/clock.rs`): every deadline has passed at its first
+//! look and sleeps return at once. So these models cover a `stop_timeout` whose deadline has
+//! passed when it begins, and deadline-free stops; they do not cover a deadline that passes in
+//! the middle of a wait, retries with a non-zero backoff (the timer's own `wait_timeout` is
+//! never reached), the async (tokio) workers, or the statistics counters (std atomics, read
+//! as observations). One message, one worker per queue, to stay within the time budget.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use loom::thread;
+use segmq::{Mq, Msg, QueueOptions, RetryPolicy};
+
+use crate::model;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn ok_handler(_: &Msg<u32>) -> Result<(), BoxError> {
+    Ok(())
+}
+
+/// Two `stop()` calls at once while the worker may still be handling the message: exactly one
+/// closes the queues; the other waits for that, so neither takes the `Mq` for never started
+/// and hands the queued message to the leftovers. The message is handled, never left.
+///
+/// Fails if: `Lifecycle::begin_stop` answers a call that finds `Closing`/`Closed` with
+/// `StopRole::Closer { was_running: false }` (the second stop closes again as if never
+/// started, draining the queue under the running worker).
+#[test]
+fn stop_racing_stop() {
+    model(|| {
+        let mq = Arc::new(Mq::new());
+        let p = mq.register("q", 1, ok_handler).unwrap();
+        p.publish(7).unwrap();
+        mq.start().unwrap();
+        let other = {
+            let mq = mq.clone();
+            thread::spawn(move || mq.stop())
+        };
+        mq.stop();
+        other.join().unwrap();
+        let s = p.stats();
+        assert_eq!((s.handled_ok, s.left, s.workers), (1, 0, 0), "{s:?}");
+    });
+}
+
+/// `stop_timeout` (deadline passed at once, under loom) racing a handler that finishes: the
+/// report either shows every message handled and `timed_out == false`, or says it timed out;
+/// the message ends handled or left exactly once, and a later `stop` finds nothing in flight.
+///
+/// Fails if: `stop_inner` computes `timed_out` as `!all_exited` only (dropping
+/// `|| made_left`): a worker that put the message aside past the deadline and exited before
+/// the wait would then yield `timed_out == false` with a leftover.
+#[test]
+fn stop_timeout_racing_a_handler_that_finishes() {
+    model(|| {
+        let mq = Mq::new();
+        let p = mq.register("q", 1, ok_handler).unwrap();
+        p.publish(7).unwrap();
+        mq.start().unwrap();
+        let report = mq.stop_timeout(Duration::from_secs(3600));
+        assert!(report.timed_out || report.left() == 0, "{report:?}");
+        assert!(report.timed_out || report.handled() == 1, "{report:?}");
+        mq.stop();
+        let s = p.stats();
+        let left = p.drain_left().len() as u64;
+        assert_eq!(
+            (s.handled_ok + left, s.in_flight, s.workers),
+            (1, 0, 0),
+            "{s:?}"
+        );
+    });
+}
+
+/// `register` racing `start`: the new queue's worker is started exactly once (by `start` if
+/// the queue was in its list, else by `register`), and it handles the message.
+///
+/// Fails if: `Mq::start` releases the registry lock between setting `Running` and iterating
+/// the queues (`reg.life.start()?;` becomes `reg.life.start()?; drop(reg); let reg =
+/// lock(&self.registry);`): a queue registered in between is started twice.
+#[test]
+fn register_racing_start() {
+    model(|| {
+        let mq = Arc::new(Mq::new());
+        let registrar = {
+            let mq = mq.clone();
+            thread::spawn(move || {
+                let p = mq.register("q", 1, ok_handler).unwrap();
+                p.publish(7).unwrap();
+                p
+            })
+        };
+        mq.start().unwrap();
+        let p = registrar.join().unwrap();
+        // Both calls returned: the workers started by now are all there will be.
+        assert_eq!(p.stats().workers, 1);
+        mq.stop();
+        let s = p.stats();
+        assert_eq!((s.handled_ok, s.left, s.workers), (1, 0, 0), "{s:?}");
+    });
+}
+
+/// A retry due at once (zero backoff) while `stop` begins: the timer thread's requeue races
+/// the stop's flush under the timer lock, and the worker's scheduling races both. The retry is
+/// run exactly once (requeued by the timer, flushed by the stop, or retried in place), never
+/// lost in the timer and never pushed into a closed queue.
+///
+/// Fails if: `RetryTimer::schedule` no longer checks `stopping()` under its lock (`if
+/// stopping() || st.shutdown` becomes `if st.shutdown`): a retry scheduled after the flush
+/// finds the queue closed and ends in the leftovers.
+#[test]
+fn retry_due_when_stop_begins() {
+    model(|| {
+        let attempts = Arc::new(AtomicU32::new(0));
+        let a = attempts.clone();
+        let mq = Mq::new();
+        let options = QueueOptions::new(1).retry(RetryPolicy::fixed(2, Duration::ZERO));
+        let p = mq
+            .register_with("q", options, move |m: &Msg<u32>| {
+                a.fetch_add(1, Ordering::Relaxed);
+                if m.attempt() == 1 {
+                    Err(BoxError::from("first attempt fails"))
+                } else {
+                    Ok(())
+                }
+            })
+            .unwrap();
+        p.publish(7).unwrap();
+        mq.start().unwrap();
+        mq.stop();
+        let s = p.stats();
+        assert_eq!(attempts.load(Ordering::Relaxed), 2);
+        assert_eq!(
+            (s.handled_ok, s.retried, s.left, s.depth),
+            (1, 1, 0, 0),
+            "{s:?}"
+        );
+    });
+}
+
+/// `stop()` called from inside a handler, with a second worker: the stop waits for the other
+/// worker only (not for the one it runs on), then returns (its message still in flight);
+/// that worker finishes it afterwards, and an outer `stop` joins everything. (A deadline-free
+/// stop: under loom a deadline would pass at once and skip the wait.)
+///
+/// Fails if: `LiveWorkers::leave` notifies only when the count reaches 0 (`if *n <= 1`
+/// becomes `if *n == 0`): the stop inside the handler waits for "at most 1" and is never woken
+/// when the other worker exits.
+#[test]
+fn stop_inside_a_handler_waits_for_the_other_worker() {
+    model(|| {
+        let mq = Arc::new(Mq::new());
+        let me: Arc<std::sync::OnceLock<std::sync::Weak<Mq>>> = Arc::default();
+        me.set(Arc::downgrade(&mq)).unwrap();
+        let inner = Arc::new(std::sync::Mutex::new(None));
+        let (m2, i2) = (me.clone(), inner.clone());
+        let p = mq
+            .register("q", 2, move |_: &Msg<u32>| {
+                let mq = m2.get().unwrap().upgrade().unwrap();
+                mq.stop();
+                *i2.lock().unwrap() = Some(mq.stats("q").unwrap());
+                Ok::<_, BoxError>(())
+            })
+            .unwrap();
+        p.publish(7).unwrap();
+        mq.start().unwrap();
+        mq.stop();
+        let seen = inner.lock().unwrap().take().expect("the handler ran");
+        // When the inner stop returned, only the caller's worker was alive, holding the message.
+        assert_eq!(
+            (seen.handled_ok, seen.in_flight, seen.workers),
+            (0, 1, 1),
+            "{seen:?}"
+        );
+        let s = p.stats();
+        assert_eq!((s.handled_ok, s.left, s.workers), (1, 0, 0), "{s:?}");
+    });
+}
