@@ -223,6 +223,8 @@ impl<T: Send + 'static> QueueCore<T> {
                 }
             }
         }
+        drop(live);
+        close_log_if_stopped(self);
         true
     }
 
@@ -364,7 +366,20 @@ impl<T> Drop for LiveGuard<T> {
         *live -= 1;
         core.stats.workers.store(*live, Ordering::Relaxed);
         if *live == 0 {
+            // Before the wake-up: a stop that sees no worker finds the log closed.
+            close_log_if_stopped(core);
             core.all_exited.notify_all();
+        }
+    }
+}
+
+/// Closes a durable queue's log once the queue is closed and no worker runs: nothing writes
+/// to it any more, and the directory is free for another owner.
+fn close_log_if_stopped<T>(_core: &QueueCore<T>) {
+    #[cfg(feature = "durable")]
+    if let Some(d) = &_core.durable {
+        if _core.queue.is_closed() {
+            d.close();
         }
     }
 }

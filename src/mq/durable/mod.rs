@@ -15,12 +15,14 @@
 //! let dir = tempfile::tempdir().unwrap();
 //! let opts = || QueueOptions::new(2).durable(dir.path(), SyncPolicy::Always);
 //!
-//! // First run: two messages accepted, then the process "dies" before handling them.
+//! // First run: two messages accepted, then the queue stops before handling them (as after
+//! // a crash, they have no "done" record).
 //! let mq = Mq::new();
 //! let p = mq.register_with("words", opts(), |_: &Msg<String>| Ok::<_, std::io::Error>(())).unwrap();
 //! assert_eq!(p.publish("serendipity".into()).unwrap(), 0);
 //! assert_eq!(p.publish("quixotic".into()).unwrap(), 1);
-//! std::mem::forget(mq); // no stop, no drop: as if killed
+//! mq.stop_timeout(std::time::Duration::ZERO); // never started: both left unhandled
+//! drop(mq); // (the stop closed the log and released the directory's lock)
 //!
 //! // Restart: both come back with their IDs, and new IDs continue after them.
 //! let seen = Arc::new(Mutex::new(Vec::new()));
@@ -117,6 +119,7 @@
 
 mod error;
 pub(crate) mod format;
+mod lock;
 mod options;
 mod recovery;
 mod segment;
@@ -124,6 +127,8 @@ mod writer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod writer_tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -249,6 +254,9 @@ impl<T> Durable<T> {
         queue: &Queue<Envelope<T>>,
     ) -> Result<Self, DurableError> {
         let opts = &spec.options;
+        segment::ensure_dir(&opts.dir)?;
+        // Before recovery touches anything: one owner per directory.
+        let dir_lock = lock::acquire(&opts.dir)?;
         let rec = recovery::recover(&opts.dir, opts.skip_corrupt)?;
         let mut report = rec.report.clone();
         let mut msgs = Vec::with_capacity(rec.pending.len());
@@ -278,7 +286,7 @@ impl<T> Durable<T> {
                 }
             }
         }
-        let wal = Wal::open(opts, &rec)?;
+        let wal = Wal::open(opts, &rec, dir_lock)?;
         drop(rec);
         for id in undecodable {
             wal.done(id)?;
@@ -292,11 +300,17 @@ impl<T> Durable<T> {
                 data,
             };
             // A fresh unbounded queue takes everything.
-            let _ = queue.chan.try_send(env);
+            let pushed = queue.chan.try_send(env);
+            debug_assert!(pushed.is_ok(), "a fresh unbounded queue refused a message");
         }
-        if report.redelivered > 0 || report.torn_tail.is_some() || !report.skipped.is_empty() {
+        if report.redelivered > 0
+            || report.torn_tail.is_some()
+            || !report.lost_tails.is_empty()
+            || !report.skipped.is_empty()
+        {
             tracing::info!(dir = %opts.dir.display(), redelivered = report.redelivered,
                 next_id = report.next_id, torn_tail = report.torn_tail.is_some(),
+                lost_tails = report.lost_tails.len(),
                 skipped = report.skipped.len(), "durable log: recovered");
         }
         Ok(Self {
@@ -328,8 +342,9 @@ impl<T> Durable<T> {
                 return Err(PublishError::Storage(data, e));
             }
         };
-        let id = match self.wal.publish(record) {
-            Ok(id) => id,
+        let id = match self.wal.publish_many(vec![record]) {
+            Ok(Some(ids)) => ids.start,
+            Ok(None) => return Err(PublishError::Closed(data)),
             Err(e) => return Err(PublishError::Storage(data, e)),
         };
         let env = Envelope {
@@ -347,6 +362,86 @@ impl<T> Durable<T> {
                 Err(PublishError::Closed(env.data))
             }
         }
+    }
+
+    /// Logs `items` as one batch (one sync), then pushes them into `queue`; returns their IDs
+    /// (consecutive). On an error the refused items and those after them come back in it; the
+    /// ones before were published (only an item the codec refuses splits the batch).
+    pub(crate) fn publish_batch(
+        &self,
+        queue: &Queue<Envelope<T>>,
+        mut items: Vec<T>,
+    ) -> Result<Vec<u64>, PublishError<Vec<T>>> {
+        if queue.is_closed() {
+            return Err(PublishError::Closed(items));
+        }
+        let mut records = Vec::with_capacity(items.len());
+        let mut refused = None;
+        for (i, item) in items.iter().enumerate() {
+            let mut record = Vec::with_capacity(64);
+            format::start_published(&mut record);
+            match (self.encode)(item, record) {
+                Ok(r) => records.push(r),
+                Err(message) => {
+                    let e = DurableError::Codec {
+                        path: self.wal.dir().to_owned(),
+                        offset: None,
+                        message,
+                    };
+                    refused = Some((i, e));
+                    break;
+                }
+            }
+        }
+        let rest = refused.as_ref().map(|(i, _)| items.split_off(*i));
+        let ids = if records.is_empty() {
+            0..0
+        } else {
+            match self.wal.publish_many(records) {
+                Ok(Some(ids)) => ids,
+                Ok(None) => {
+                    items.extend(rest.into_iter().flatten());
+                    return Err(PublishError::Closed(items));
+                }
+                Err(e) => {
+                    items.extend(rest.into_iter().flatten());
+                    return Err(PublishError::Storage(items, e));
+                }
+            }
+        };
+        let mut items = items.into_iter();
+        for id in ids.clone() {
+            let Some(data) = items.next() else { break };
+            let env = Envelope {
+                id: Some(id),
+                attempt: 1,
+                enqueued_at: Instant::now(),
+                not_before: None,
+                data,
+            };
+            if let Err(TrySendError::Closed(env) | TrySendError::Full(env)) =
+                queue.chan.try_send(env)
+            {
+                // Stopped meanwhile: the log must not resurrect the ones not pushed.
+                for id in id..ids.end {
+                    self.done(id);
+                }
+                let mut left = vec![env.data];
+                left.extend(items);
+                left.extend(rest.into_iter().flatten());
+                return Err(PublishError::Closed(left));
+            }
+        }
+        match (rest, refused) {
+            (Some(rest), Some((_, e))) => Err(PublishError::Storage(rest, e)),
+            _ => Ok(ids.collect()),
+        }
+    }
+
+    /// Closes the log (its queue is stopped and no worker runs any more): releases the
+    /// directory for another owner. See `Wal::close`.
+    pub(crate) fn close(&self) {
+        self.wal.close();
     }
 
     /// Records that message `id` is finished with (handled, dead-lettered, or refused).
