@@ -314,6 +314,11 @@ impl<T: Send + 'static> QueueCore<T> {
             WorkerStats::bump(&w.finished);
             return Next::Done;
         }
+        // Logged before it is retried or left: the retry policy's count survives a crash.
+        #[cfg(feature = "durable")]
+        if let Some(d) = &self.durable {
+            d.attempted(msg.id, msg.attempt);
+        }
         if self.past_deadline() {
             self.abandon(w, msg);
             return Next::Done;

@@ -263,7 +263,7 @@ impl<T> Durable<T> {
         let mut undecodable = Vec::new();
         for p in &rec.pending {
             match (spec.decode)(&p.payload) {
-                Ok(data) => msgs.push((p.id, data)),
+                Ok(data) => msgs.push((p.id, p.attempts.saturating_add(1), data)),
                 Err(message) => {
                     let path = rec.segments[p.seg].path.clone();
                     if !opts.skip_corrupt {
@@ -291,10 +291,10 @@ impl<T> Durable<T> {
         for id in undecodable {
             wal.done(id)?;
         }
-        for (id, data) in msgs {
+        for (id, attempt, data) in msgs {
             let env = Envelope {
                 id: Some(id),
-                attempt: 1,
+                attempt,
                 enqueued_at: Instant::now(),
                 not_before: None,
                 data,
@@ -442,6 +442,17 @@ impl<T> Durable<T> {
     /// directory for another owner. See `Wal::close`.
     pub(crate) fn close(&self) {
         self.wal.close();
+    }
+
+    /// Records that message `id` failed `attempts` times so far and is to be retried (or left
+    /// for a restart), so that the retry policy's count goes on after a crash.
+    pub(crate) fn attempted(&self, id: u64, attempts: u32) {
+        if let Err(e) = self.wal.attempted(id, attempts) {
+            tracing::warn!(
+                msg_id = id,
+                "durable log: cannot record a failed attempt: {e}"
+            );
+        }
     }
 
     /// Records that message `id` is finished with (handled, dead-lettered, or refused).

@@ -1,5 +1,6 @@
-//! Recovery: replays the segments, keeps every "published" record without a "done" record,
-//! truncates torn tails, and refuses (or, when asked, skips) damage in the middle.
+//! Recovery: replays the segments, keeps every "published" record without a "done" record
+//! (with the highest "attempts" count logged for it), truncates torn tails, and refuses (or,
+//! when asked, skips) damage in the middle.
 //!
 //! Damage is classified by what follows it *in its segment*: if nothing valid follows, it is
 //! the torn tail of writes that did not reach the disk: the file is truncated there and the
@@ -81,6 +82,8 @@ pub struct RecoveryReport {
 #[derive(Debug)]
 pub(crate) struct PendingMsg {
     pub(crate) id: u64,
+    /// Failed attempts logged for it (its next attempt is this plus one).
+    pub(crate) attempts: u32,
     pub(crate) payload: Vec<u8>,
     /// Index into `Recovered::segments`.
     pub(crate) seg: usize,
@@ -186,6 +189,7 @@ pub(crate) fn recover(dir: &Path, skip_corrupt: bool) -> Result<Recovered, Durab
                 Parsed::Record(Record::Published { id, payload }, next) => {
                     let msg = PendingMsg {
                         id,
+                        attempts: 0,
                         payload: payload.to_vec(),
                         seg,
                         offset: off as u64,
@@ -195,6 +199,14 @@ pub(crate) fn recover(dir: &Path, skip_corrupt: bool) -> Result<Recovered, Durab
                     }
                     segments[seg].live += 1;
                     next_id = next_id.max(id.saturating_add(1));
+                    off = next;
+                    continue;
+                }
+                Parsed::Record(Record::Attempts { id, attempts }, next) => {
+                    // For an ID not pending (done, or its segment deleted): nothing to keep.
+                    if let Some(msg) = pending.get_mut(&id) {
+                        msg.attempts = msg.attempts.max(attempts);
+                    }
                     off = next;
                     continue;
                 }

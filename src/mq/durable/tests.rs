@@ -59,6 +59,47 @@ fn pending_are_published_minus_done_in_id_order_and_ids_continue() {
 }
 
 #[test]
+fn pending_messages_keep_their_highest_logged_attempt_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Vec::new();
+    push_published(&mut a, 0, b"zero");
+    format::push_attempts(&mut a, 0, 2);
+    format::push_attempts(&mut a, 0, 1);
+    push_published(&mut a, 1, b"one");
+    format::push_attempts(&mut a, 1, 1);
+    push_done(&mut a, 1);
+    format::push_attempts(&mut a, 7, 3); // not pending: ignored
+    write_seg(tmp.path(), 1, 0, &a);
+    let r = recover(tmp.path(), false).unwrap();
+    let got: Vec<_> = r.pending.iter().map(|p| (p.id, p.attempts)).collect();
+    assert_eq!(got, [(0, 2)]);
+}
+
+#[test]
+fn version_1_segments_are_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = format::header(3);
+    h[8..10].copy_from_slice(&1u16.to_le_bytes());
+    let crc = crc32c::crc32c(&h[..20]);
+    h[20..24].copy_from_slice(&crc.to_le_bytes());
+    let mut b = h.to_vec();
+    push_published(&mut b, 3, b"old");
+    push_published(&mut b, 4, b"older");
+    push_done(&mut b, 3);
+    fs::write(segment::path(tmp.path(), 1), b).unwrap();
+    let r = recover(tmp.path(), false).unwrap();
+    assert_eq!(pending_of(&r), [(4, b"older".to_vec())]);
+    assert_eq!(r.report.next_id, 5);
+}
+
+fn pending_of(r: &super::recovery::Recovered) -> Vec<(u64, Vec<u8>)> {
+    r.pending
+        .iter()
+        .map(|p| (p.id, p.payload.clone()))
+        .collect()
+}
+
+#[test]
 fn next_id_comes_from_the_header_when_every_record_is_gone() {
     let tmp = tempfile::tempdir().unwrap();
     write_seg(tmp.path(), 7, 1234, &[]);

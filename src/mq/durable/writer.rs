@@ -263,24 +263,36 @@ impl Wal {
     /// Appends a "done" record for `id` and waits for its `write` (no sync: a lost "done"
     /// only means one more delivery). Deletes the segments that became fully done.
     pub(crate) fn done(&self, id: u64) -> Result<(), DurableError> {
+        let mut rec = Vec::with_capacity(format::DONE_LEN);
+        format::push_done(&mut rec, id);
+        self.append_unsynced(rec, Some(id))
+    }
+
+    /// Appends an "attempts" record (`id` failed `attempts` times) and waits for its `write`
+    /// (no sync: a lost one only means that a crash loses the count since the last sync).
+    pub(crate) fn attempted(&self, id: u64, attempts: u32) -> Result<(), DurableError> {
+        let mut rec = Vec::with_capacity(format::DONE_LEN + 4);
+        format::push_attempts(&mut rec, id, attempts);
+        self.append_unsynced(rec, None)
+    }
+
+    /// Appends a "done" (`done` is its ID) or "attempts" record and waits for its `write`.
+    fn append_unsynced(&self, rec: Vec<u8>, done: Option<u64>) -> Result<(), DurableError> {
         let mut st = lock(&self.state);
         if st.closed {
             // Nothing runs after the close (see `close`); the message is delivered again.
-            tracing::debug!(
-                msg_id = id,
-                "durable log: a done record after the close, dropped"
-            );
+            tracing::debug!(msg_id = ?done, "durable log: a record after the close, dropped");
             return Ok(());
         }
         if let Some(e) = &st.failed {
             return Err(self.failed(e));
         }
-        let i = st.segs.partition_point(|s| s.base_id <= id);
-        if let Some(seg) = i.checked_sub(1).and_then(|i| st.segs.get_mut(i)) {
-            seg.live = seg.live.saturating_sub(1);
+        if let Some(id) = done {
+            let i = st.segs.partition_point(|s| s.base_id <= id);
+            if let Some(seg) = i.checked_sub(1).and_then(|i| st.segs.get_mut(i)) {
+                seg.live = seg.live.saturating_sub(1);
+            }
         }
-        let mut rec = Vec::with_capacity(format::DONE_LEN);
-        format::push_done(&mut rec, id);
         let next_id = st.next_id;
         self.maybe_rotate(&mut st, rec.len(), next_id);
         Self::push_bytes(&mut st, &rec);
