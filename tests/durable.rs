@@ -312,7 +312,15 @@ fn durable_bounded_queues_are_refused() {
             .durable(tmp.path(), SyncPolicy::Always),
         |_: &Msg<u64>| Ok::<_, MqError>(()),
     );
-    assert!(matches!(r, Err(MqError::Unsupported { .. })));
+    let Err(e @ MqError::Unsupported { .. }) = r else {
+        panic!("expected a refusal")
+    };
+    // The error says why.
+    let text = e.to_string();
+    assert!(
+        text.contains("durable") && text.contains("recovery"),
+        "{text}"
+    );
 }
 
 #[test]
