@@ -2,19 +2,22 @@
 //! (with the highest "attempts" count logged for it), truncates torn tails, and refuses (or,
 //! when asked, skips) damage in the middle.
 //!
-//! Damage is classified by what follows it *in its segment*: if nothing valid follows, it is
-//! the torn tail of writes that did not reach the disk: the file is truncated there and the
-//! report says so ([`RecoveryReport::torn_tail`] for the last segment,
-//! [`RecoveryReport::lost_tails`] for an older one). An older segment can have one after a
-//! power loss, since rotation does not sync it under `OsBuffered` and batches of "done" records
-//! alone are never synced; its lost messages are gone, and IDs stay monotonic because every
-//! later segment's header carries a base ID above all of them. If a valid record starts after
-//! the damaged bytes, they are in the middle of the segment and recovery fails with
-//! [`DurableError::Corrupt`] naming the file and offset (or skips them with `skip_corrupt`).
+//! Damage is classified by what follows it *in its segment*. If nothing valid follows, or only
+//! "done" and "attempts" records (which the writer does not sync on their own, so their pages
+//! can reach the disk in any order), it is the torn tail of writes that did not reach the disk:
+//! the file is truncated there and the report says so ([`RecoveryReport::torn_tail`] for the
+//! last segment, [`RecoveryReport::lost_tails`] for an older one). An older segment can have
+//! one after a power loss, since rotation does not sync it under `OsBuffered`; its lost
+//! messages are gone, and IDs stay monotonic because every later segment's header carries a
+//! base ID above all of them. The "done" records dropped with a tail only mean more
+//! deliveries. If a valid "published" record follows the damaged bytes, they are in the middle
+//! of the segment and recovery fails with [`DurableError::Corrupt`] naming the file and offset
+//! (or skips them with `skip_corrupt`).
 //!
-//! A header cut short, or a file of zeros only, as the last segment is a creation that was interrupted (the
-//! writer syncs a new segment's header before it writes or deletes anything else): the file is
-//! removed and reported. Anywhere else a bad header fails the registration.
+//! A last segment whose header is cut short, or which holds only zeros, is a creation that was
+//! interrupted (the writer syncs a new segment's header before it writes or deletes anything
+//! else): the file is removed and reported. Anywhere else a bad header fails the registration.
+
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -222,13 +225,20 @@ pub(crate) fn recover(dir: &Path, skip_corrupt: bool) -> Result<Recovered, Durab
                 Parsed::Invalid(reason) => reason,
             };
             let resume = format::next_valid(&buf, off + 1);
+            // Only "done" and "attempts" records after it: those are not synced on their own,
+            // so these are unsynced bytes of the tail that reached the disk out of order.
+            let torn = resume.map_or(true, |r| only_unsynced_kinds_from(&buf, r));
             let damage = Damage {
                 path: path.clone(),
                 offset: off as u64,
-                bytes: (resume.unwrap_or(buf.len()) - off) as u64,
+                bytes: (if torn {
+                    buf.len()
+                } else {
+                    resume.unwrap_or(buf.len())
+                } - off) as u64,
                 reason,
             };
-            if resume.is_none() {
+            if torn {
                 truncate(&path, off as u64)?;
                 tracing::warn!(
                     path = %path.display(), offset = off, bytes = damage.bytes, last,
@@ -266,6 +276,22 @@ pub(crate) fn recover(dir: &Path, skip_corrupt: bool) -> Result<Recovered, Durab
         segments,
         report,
     })
+}
+
+/// Whether the valid records from `off` on (skipping damage) are all "done" or "attempts"
+/// records, which the writer does not sync on their own.
+fn only_unsynced_kinds_from(buf: &[u8], mut off: usize) -> bool {
+    loop {
+        match format::parse(buf, off) {
+            Parsed::End => return true,
+            Parsed::Record(Record::Published { .. }, _) => return false,
+            Parsed::Record(_, next) => off = next,
+            Parsed::Truncated | Parsed::Invalid(_) => match format::next_valid(buf, off + 1) {
+                Some(r) => off = r,
+                None => return true,
+            },
+        }
+    }
 }
 
 /// Removes the last segment, whose creation was interrupted (it holds no record).

@@ -196,6 +196,45 @@ fn a_torn_tail_of_an_older_segment_is_truncated_and_reported_and_ids_stay_monoto
 }
 
 #[test]
+fn damage_followed_only_by_done_records_is_a_torn_tail() {
+    // "done" batches are not synced: their pages can reach the disk out of order, leaving a
+    // hole before later "done" records.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Vec::new();
+    push_published(&mut a, 0, b"zero");
+    push_published(&mut a, 1, b"one");
+    let hole = HEADER_LEN + a.len();
+    push_done(&mut a, 0);
+    let hole_len = a.len() + HEADER_LEN - hole;
+    push_done(&mut a, 1);
+    format::push_attempts(&mut a, 1, 1);
+    let p = write_seg(tmp.path(), 1, 0, &a);
+    let mut bytes = fs::read(&p).unwrap();
+    bytes[hole..hole + hole_len].fill(0);
+    fs::write(&p, &bytes).unwrap();
+    let r = recover(tmp.path(), false).unwrap();
+    // Both come back (their "done" records are dropped with the tail): more deliveries, no loss.
+    assert_eq!(r.pending.iter().map(|p| p.id).collect::<Vec<_>>(), [0, 1]);
+    let torn = r.report.torn_tail.unwrap();
+    assert_eq!(
+        (torn.offset, torn.bytes),
+        (hole as u64, (bytes.len() - hole) as u64)
+    );
+    assert_eq!(fs::metadata(&p).unwrap().len(), hole as u64);
+    // A "published" record after the hole is still corruption.
+    let mut b = Vec::new();
+    push_published(&mut b, 2, b"two");
+    bytes.truncate(hole);
+    bytes.extend_from_slice(&[0u8; 17]);
+    bytes.extend_from_slice(&b);
+    fs::write(&p, &bytes).unwrap();
+    assert!(matches!(
+        recover(tmp.path(), false),
+        Err(DurableError::Corrupt { offset, .. }) if offset == hole as u64
+    ));
+}
+
+#[test]
 fn a_segment_numbered_u64_max_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     write_seg(tmp.path(), 1, 0, &[]);
