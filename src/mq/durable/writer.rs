@@ -441,10 +441,7 @@ impl Wal {
                     io.file
                         .write_all(&bytes[..n])
                         .map_err(|e| DurableError::io(&io.path, "write", &e))?;
-                    let full = std::io::Error::new(
-                        std::io::ErrorKind::Other,
-                        "no space left on device (test)",
-                    );
+                    let full = std::io::Error::other("no space left on device (test)");
                     return Err(DurableError::io(&io.path, "write", &full));
                 }
                 Some(left) => {
