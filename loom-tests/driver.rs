@@ -35,15 +35,7 @@ fn loom_models_under_cfg_loom() {
     );
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "test",
-            "--release",
-            "--features",
-            "loom",
-            "--lib",
-            "--test",
-            "loom",
-        ])
+        .args(["test", "--release", "--features", "loom", "--lib", "--test", "loom"])
         // Each model is one test: libtest runs them two at a time on this 2-core machine;
         // output of a failing model names its interleaving.
         .env("RUSTFLAGS", rustflags)
@@ -59,9 +51,7 @@ fn loom_models_under_cfg_loom() {
         if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            panic!(
-                "the loom models ran longer than {limit:?}: a model that hangs is a failed model"
-            );
+            panic!("the loom models ran longer than {limit:?}: a model that hangs is a failed model");
         }
         std::thread::sleep(Duration::from_millis(200));
     };
