@@ -175,7 +175,11 @@ impl<T: Send + 'static> QueueCore<T> {
 
     /// Waits until every worker but the caller's own has exited, or `deadline`.
     pub(crate) fn wait_workers(&self, deadline: Option<Instant>) -> bool {
-        self.live.wait_exited(self.own_workers(), deadline)
+        let exited = self.live.wait_exited(self.own_workers(), deadline);
+        if exited {
+            close_log_if_stopped(self);
+        }
+        exited
     }
 
     /// Joins the worker threads (all but the caller's own), once they have exited.
@@ -342,6 +346,11 @@ impl<T: Send + 'static> QueueCore<T> {
             Decision::DeadLetter { failure } => (failure, None),
             Decision::Retry { failure, after } => (failure, Some(after)),
         };
+        // Logged before it is retried or left: the retry policy's count survives a crash.
+        #[cfg(feature = "durable")]
+        if let Some(d) = &self.durable {
+            d.attempted(msg.id, msg.attempt);
+        }
         // Count and log the failure (the log formats user code: guarded).
         match &failure {
             user_code::Failure::Error(_) => WorkerStats::bump(&w.failed),
@@ -430,7 +439,20 @@ pub(crate) struct LiveGuard<T>(Arc<QueueCore<T>>);
 
 impl<T> Drop for LiveGuard<T> {
     fn drop(&mut self) {
-        self.0.live.leave(&self.0.stats.workers);
+        let core = &self.0;
+        core.live
+            .leave(&core.stats.workers, || close_log_if_stopped(core));
+    }
+}
+
+/// Closes a durable queue's log once the queue is closed and no worker runs: nothing writes
+/// to it any more, and the directory is free for another owner.
+fn close_log_if_stopped<T>(_core: &QueueCore<T>) {
+    #[cfg(feature = "durable")]
+    if let Some(d) = &_core.durable {
+        if _core.queue.is_closed() {
+            d.close();
+        }
     }
 }
 

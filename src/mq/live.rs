@@ -41,12 +41,17 @@ impl LiveWorkers {
         gauge.store(*n, Ordering::Relaxed);
     }
 
-    /// One worker fewer (it exited, or was never spawned).
-    pub(crate) fn leave(&self, gauge: &AtomicUsize) {
+    /// One worker fewer (it exited, or was never spawned). `on_last` runs when the count
+    /// reaches 0, before anyone waiting is woken (so a stop that sees no worker sees its
+    /// effect).
+    pub(crate) fn leave(&self, gauge: &AtomicUsize, on_last: impl FnOnce()) {
         let mut n = self.lock();
         *n -= 1;
         // Relaxed: as in `enter`.
         gauge.store(*n, Ordering::Relaxed);
+        if *n == 0 {
+            on_last();
+        }
         if *n <= 1 {
             // 1 included: a stop called from inside a handler waits for "at most 1".
             self.exited.notify_all();

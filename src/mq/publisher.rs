@@ -113,6 +113,10 @@ impl<T: Send + 'static> Publisher<T> {
     where
         I: IntoIterator<Item = T>,
     {
+        #[cfg(feature = "durable")]
+        if let Some(d) = &self.core.durable {
+            return d.publish_batch(&self.core.queue, items.into_iter().collect());
+        }
         // One push per item: the queue has no batch push on this branch yet.
         let mut items = items.into_iter();
         let mut ids = Vec::with_capacity(items.size_hint().0);

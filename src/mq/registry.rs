@@ -383,7 +383,9 @@ impl Mq {
             if options.capacity.is_some() {
                 return Err(MqError::Unsupported {
                     queue: name.to_owned(),
-                    what: "a durable bounded queue",
+                    what: "a capacity on a durable queue (recovery puts every pending message \
+                           into the queue before the workers start, which a bound could not \
+                           hold; bound the publishers instead)",
                 });
             }
             let durable = super::durable::Durable::open(spec, &core.queue)?;

@@ -69,6 +69,14 @@ pub enum DurableError {
         /// The codec's message.
         message: String,
     },
+    /// The log directory already has an owner: another queue (of this `Mq` or another one) or
+    /// another process holds its lock file. One queue per directory.
+    Locked {
+        /// The lock file (`<dir>/LOCK`).
+        path: PathBuf,
+        /// Who holds it, as the holder wrote it in the file (`pid 1234`), if readable.
+        holder: Option<String>,
+    },
     /// An earlier write or `fsync` of this log failed; the log refuses further writes (the
     /// state of the file after a failed `fsync` is unknown). Re-register the queue (restart)
     /// to recover from what is on disk.
@@ -94,6 +102,7 @@ impl DurableError {
             | Self::BadHeader { path, .. }
             | Self::Corrupt { path, .. }
             | Self::Codec { path, .. }
+            | Self::Locked { path, .. }
             | Self::Failed { path, .. } => path,
         }
     }
@@ -144,6 +153,21 @@ impl fmt::Display for DurableError {
                 "durable log: cannot encode a payload for {}: {message}",
                 path.display()
             ),
+            Self::Locked { path, holder } => {
+                write!(
+                    f,
+                    "durable log: {} is locked by another owner",
+                    path.display()
+                )?;
+                if let Some(h) = holder {
+                    write!(f, " ({h}")?;
+                    if *h == format!("pid {}", std::process::id()) {
+                        write!(f, ", this process")?;
+                    }
+                    write!(f, ")")?;
+                }
+                write!(f, "; a log directory serves one queue at a time")
+            }
             Self::Failed { path, cause } => write!(
                 f,
                 "durable log: {} refuses writes after an earlier failure ({cause})",

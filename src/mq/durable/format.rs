@@ -3,21 +3,24 @@
 //! ```text
 //! segment header (24 bytes)
 //!   0  magic    8 bytes  "SEGMQWAL"
-//!   8  version  u16 LE   1
+//!   8  version  u16 LE   2 (version 1, without "attempts" records, is read too)
 //!  10  reserved u16      0
 //!  12  base_id  u64 LE   the next message ID when the segment was created
 //!  20  crc      u32 LE   CRC32C of bytes 0..20
 //! record (8 + body bytes)
 //!   0  len      u32 LE   body length (9 ..= MAX_BODY)
 //!   4  crc      u32 LE   CRC32C of the len bytes followed by the body
-//!   8  body:    kind u8 (1 = published, 2 = done), id u64 LE,
-//!               then for "published" the payload (postcard) up to the end of the body
+//!   8  body:    kind u8 (1 = published, 2 = done, 3 = attempts), id u64 LE,
+//!               then for "published" the payload (postcard) up to the end of the body,
+//!               for "attempts" the number of failed attempts so far, u32 LE
 //! ```
 
 /// Segment magic.
 pub(crate) const MAGIC: [u8; 8] = *b"SEGMQWAL";
-/// Format version.
-pub(crate) const VERSION: u16 = 1;
+/// Format version written. Version 2 added "attempts" records; version 1 logs are read too.
+pub(crate) const VERSION: u16 = 2;
+/// The oldest format version read.
+pub(crate) const OLDEST_READ: u16 = 1;
 /// Header size.
 pub(crate) const HEADER_LEN: usize = 24;
 /// Record framing: length and checksum.
@@ -28,9 +31,12 @@ pub(crate) const MIN_BODY: usize = 9;
 pub(crate) const MAX_BODY: usize = 256 << 20;
 /// Bytes of a "done" record.
 pub(crate) const DONE_LEN: usize = FRAME_LEN + MIN_BODY;
+/// Body bytes of an "attempts" record.
+const ATTEMPTS_BODY: usize = MIN_BODY + 4;
 
 pub(crate) const KIND_PUBLISHED: u8 = 1;
 pub(crate) const KIND_DONE: u8 = 2;
+pub(crate) const KIND_ATTEMPTS: u8 = 3;
 
 /// A segment header for a segment whose first message ID is at least `base_id`.
 pub(crate) fn header(base_id: u64) -> [u8; HEADER_LEN] {
@@ -61,7 +67,7 @@ pub(crate) fn parse_header(buf: &[u8]) -> Result<u64, BadHeader> {
     if u32::from_le_bytes(le4(&h[20..24])) != crc32c::crc32c(&h[..20]) {
         return Err(BadHeader::Invalid("segment header checksum mismatch"));
     }
-    if u16::from_le_bytes([h[8], h[9]]) != VERSION {
+    if !(OLDEST_READ..=VERSION).contains(&u16::from_le_bytes([h[8], h[9]])) {
         return Err(BadHeader::Invalid("unsupported log format version"));
     }
     Ok(u64::from_le_bytes(le8(&h[12..20])))
@@ -74,6 +80,8 @@ pub(crate) enum Record<'a> {
     Published { id: u64, payload: &'a [u8] },
     /// A message finished with (handled, dead-lettered, or refused after logging).
     Done { id: u64 },
+    /// A message whose handler failed `attempts` times so far (it is to be retried).
+    Attempts { id: u64, attempts: u32 },
 }
 
 /// What is at an offset.
@@ -118,6 +126,10 @@ pub(crate) fn parse(buf: &[u8], off: usize) -> Parsed<'_> {
             payload: &body[MIN_BODY..],
         },
         KIND_DONE if len == MIN_BODY => Record::Done { id },
+        KIND_ATTEMPTS if len == ATTEMPTS_BODY => Record::Attempts {
+            id,
+            attempts: u32::from_le_bytes(le4(&body[MIN_BODY..])),
+        },
         _ => return Parsed::Invalid("unknown record kind"),
     };
     Parsed::Record(record, off + FRAME_LEN + len)
@@ -153,13 +165,26 @@ pub(crate) fn finish_published(record: &mut [u8], id: u64) -> Option<()> {
 
 /// Appends a "done" record.
 pub(crate) fn push_done(buf: &mut Vec<u8>, id: u64) {
-    let mut r = [0u8; DONE_LEN];
-    r[..4].copy_from_slice(&(MIN_BODY as u32).to_le_bytes());
-    r[FRAME_LEN] = KIND_DONE;
-    r[FRAME_LEN + 1..].copy_from_slice(&id.to_le_bytes());
+    push_small(buf, KIND_DONE, id, &[]);
+}
+
+/// Appends an "attempts" record: `id` failed `attempts` times so far.
+pub(crate) fn push_attempts(buf: &mut Vec<u8>, id: u64, attempts: u32) {
+    push_small(buf, KIND_ATTEMPTS, id, &attempts.to_le_bytes());
+}
+
+/// Appends a record of `kind` for `id` with a short fixed `tail` after the ID.
+fn push_small(buf: &mut Vec<u8>, kind: u8, id: u64, tail: &[u8]) {
+    let start = buf.len();
+    let len = (MIN_BODY + tail.len()) as u32;
+    buf.extend_from_slice(&len.to_le_bytes());
+    buf.extend_from_slice(&[0u8; 4]);
+    buf.push(kind);
+    buf.extend_from_slice(&id.to_le_bytes());
+    buf.extend_from_slice(tail);
+    let r = &mut buf[start..];
     let crc = crc32c::crc32c_append(crc32c::crc32c(&r[..4]), &r[FRAME_LEN..]);
     r[4..8].copy_from_slice(&crc.to_le_bytes());
-    buf.extend_from_slice(&r);
 }
 
 /// Appends a complete "published" record (tests and tools).
@@ -212,6 +237,32 @@ mod tests {
         bad[FRAME_LEN + 3] ^= 1;
         assert_eq!(parse(&bad, 0), Parsed::Invalid("checksum mismatch"));
         assert_eq!(next_valid(&bad, 1), Some(next));
+    }
+
+    #[test]
+    fn attempts_records_round_trip() {
+        let mut b = Vec::new();
+        push_attempts(&mut b, 9, 3);
+        assert_eq!(
+            parse(&b, 0),
+            Parsed::Record(Record::Attempts { id: 9, attempts: 3 }, b.len())
+        );
+    }
+
+    #[test]
+    fn version_1_headers_are_read() {
+        let mut h = header(42);
+        h[8..10].copy_from_slice(&1u16.to_le_bytes());
+        let crc = crc32c::crc32c(&h[..20]);
+        h[20..24].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(parse_header(&h), Ok(42));
+        h[8..10].copy_from_slice(&3u16.to_le_bytes());
+        let crc = crc32c::crc32c(&h[..20]);
+        h[20..24].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            parse_header(&h),
+            Err(BadHeader::Invalid("unsupported log format version"))
+        );
     }
 
     #[test]

@@ -15,12 +15,14 @@
 //! let dir = tempfile::tempdir().unwrap();
 //! let opts = || QueueOptions::new(2).durable(dir.path(), SyncPolicy::Always);
 //!
-//! // First run: two messages accepted, then the process "dies" before handling them.
+//! // First run: two messages accepted, then the queue stops before handling them (as after
+//! // a crash, they have no "done" record).
 //! let mq = Mq::new();
 //! let p = mq.register_with("words", opts(), |_: &Msg<String>| Ok::<_, std::io::Error>(())).unwrap();
 //! assert_eq!(p.publish("serendipity".into()).unwrap(), 0);
 //! assert_eq!(p.publish("quixotic".into()).unwrap(), 1);
-//! std::mem::forget(mq); // no stop, no drop: as if killed
+//! mq.stop_timeout(std::time::Duration::ZERO); // never started: both left unhandled
+//! drop(mq); // (the stop closed the log and released the directory's lock)
 //!
 //! // Restart: both come back with their IDs, and new IDs continue after them.
 //! let seen = Arc::new(Mutex::new(Vec::new()));
@@ -43,21 +45,42 @@
 //!
 //! # Format
 //!
-//! The log is a directory of segment files `00000000000000000001.seg`, `...2.seg`, ... Each
-//! starts with a 24-byte header (magic `SEGMQWAL`, format version 1, the segment's base ID,
-//! CRC32C of the header) followed by records:
+//! The log is a directory of segment files `00000000000000000001.seg`, `...2.seg`, ..., and a
+//! lock file `LOCK`. Each segment starts with a 24-byte header (magic `SEGMQWAL`, format
+//! version 2, the segment's base ID, CRC32C of the header) followed by records:
 //!
 //! ```text
 //! len: u32 LE | crc: u32 LE (CRC32C of len's bytes and the body) | body
-//! body = kind: u8 | id: u64 LE | payload (kind 1 "published" only; postcard-encoded T)
-//!        kind 1 = published (the message), kind 2 = done (handled ok or dead-lettered)
+//! body = kind: u8 | id: u64 LE | rest
+//!        kind 1 = published (the message): rest = the payload, postcard-encoded T
+//!        kind 2 = done (handled ok or dead-lettered): no rest
+//!        kind 3 = attempts (its handler failed n times so far): rest = n, u32 LE
 //! ```
 //!
-//! A message costs `17 + payload` bytes for its "published" record and 17 for its "done"
-//! record. The writer starts a new segment past [`DurableOptions::segment_bytes`] (64 MiB by
-//! default) and deletes the oldest segments as soon as every message in them and in the
-//! segments before them is done (so a kept segment never needs a "done" record of a deleted
-//! one); the segment being written is kept.
+//! Version 2 added the "attempts" record; logs of version 1 (the same without it) are read,
+//! and the segments written after them are version 2. A build that knows only version 1
+//! refuses a version 2 segment with a clear error.
+//!
+//! A message costs `17 + payload` bytes for its "published" record, 17 for its "done" record,
+//! and 21 per failed attempt. The writer starts a new segment past
+//! [`DurableOptions::segment_bytes`] (64 MiB by default) and deletes the oldest segments as
+//! soon as every message in them and in the segments before them is done (so a kept segment
+//! never needs a record of a deleted one); the segment being written is kept.
+//!
+//! Directory durability: creating the log directory fsyncs the parent of each directory
+//! created; a new segment's header and directory entry are synced under every policy (once
+//! per segment) before anything is written to it or any older segment is deleted; deleting a
+//! segment fsyncs the directory.
+//!
+//! # One owner per directory
+//!
+//! Registration takes an exclusive advisory lock on `<dir>/LOCK` (`flock` on Unix,
+//! `LockFileEx` on Windows) before recovery touches anything, and writes `pid <n>` into it. A
+//! second owner (another queue of the same or another `Mq`, or another process) is refused
+//! with [`DurableError::Locked`], naming the lock file and the holder. The lock is released
+//! when the queue's `Mq` is stopped and its last worker has returned (then the log is synced
+//! and closed: publishing through a remaining [`Publisher`] fails with `Closed`), or when the
+//! process ends, however it ends.
 //!
 //! # Publish and group commit
 //!
@@ -67,23 +90,36 @@
 //! queue with its ID, and returns the ID. The first waiter finding no write in progress leads
 //! the batch: it writes everything appended so far with one `write` and one `fdatasync`, while
 //! later publishers gather in the next batch. Concurrent publishers thus share an `fdatasync`
-//! (group commit). Under `Interval(d)` the publish waits for the `write` only and a thread
-//! syncs every `d`; under `OsBuffered` nothing is synced explicitly.
+//! (group commit). [`Publisher::publish_batch`] appends all its records at once (consecutive
+//! IDs) and waits once: one `fdatasync` per call. Under `Interval(d)` the publish waits for
+//! the `write` only and a thread syncs every `d`; under `OsBuffered` nothing is synced
+//! explicitly.
+//!
+//! If the write or sync of a batch fails (a full disk), the segments it touched are cut back
+//! to their length before it and synced before its publishers are refused: a refused publish
+//! does not come back at the next registration.
 //!
 //! "Done" records are written (not synced) by the worker after the handler returned `Ok` or the
-//! dead-letter handler ran; a lost "done" record only means one more delivery.
+//! dead-letter handler ran; a lost "done" record only means one more delivery. "Attempts"
+//! records are written (not synced) after a failed attempt that is to be retried (or left at a
+//! stop deadline).
 //!
 //! # Recovery
 //!
 //! At [`Mq::register_with`](crate::Mq::register_with) (and `register_async`) the segments are
 //! read in order; every "published" record without a later "done" record goes back into the
-//! queue, in ID order, with its ID and attempt 1, to run when the `Mq` starts; new IDs continue
-//! after the highest ID seen (or the last segment's base ID). Then a fresh segment is started.
-//! A record cut short or damaged at the very end of the last segment, with no valid record
-//! after it, is a torn write: it is truncated and reported ([`RecoveryReport::torn_tail`]).
-//! Damage anywhere else fails the registration with [`DurableError::Corrupt`] (file and
-//! offset), or, with [`DurableOptions::skip_corrupt`], is skipped up to the next valid record
-//! and reported ([`RecoveryReport::skipped`]). Nothing panics, whatever the bytes.
+//! queue, in ID order, with its ID and the attempt after its logged failed attempts (1 if
+//! none), to run when the `Mq` starts; new IDs continue after the highest ID seen (or the last
+//! segment's base ID). Then a fresh segment is started. A record cut short or damaged at the
+//! end of a segment, with no valid record after it in that segment, is a torn write: it is
+//! truncated and reported ([`RecoveryReport::torn_tail`] for the last segment,
+//! [`RecoveryReport::lost_tails`] for older ones, which can have one after a power loss). A
+//! last segment whose header is cut short or which holds only zeros is a creation that was
+//! interrupted: it is removed and reported. Damage followed by valid records in its segment
+//! fails the registration with [`DurableError::Corrupt`] (file and offset), or, with
+//! [`DurableOptions::skip_corrupt`], is skipped up to the next valid record and reported
+//! ([`RecoveryReport::skipped`]). A segment numbered `u64::MAX` is refused (no number is left
+//! for the next one). Nothing panics, whatever the bytes.
 //!
 //! # Guarantees
 //!
@@ -95,28 +131,37 @@
 //! * `OsBuffered`: a power loss can lose what the kernel had not written back yet.
 //! * Under every policy, a process crash alone (`kill -9`, abort) loses nothing: `publish`
 //!   returns only after its record was written to the kernel.
+//! * IDs never go backwards across process crashes, under every policy, and across power
+//!   losses under `Always`. Under `Interval` and `OsBuffered` a power loss that loses the last
+//!   records of the log can give their IDs again, to new messages (the lost ones are gone).
+//! * The retry policy's maximum holds across restarts: a recovered message goes on from the
+//!   attempt after its logged failures. An attempt cut short by a crash is not counted, and
+//!   under `Interval`/`OsBuffered` a power loss can lose the count of recent failures.
 //! * Messages left by [`Mq::stop_timeout`](crate::Mq::stop_timeout) (returned by
 //!   [`Publisher::drain_left`]) have no "done" record: they are delivered again at the next
 //!   registration on the same directory, as are messages whose handler was running at a crash.
 //!   Handlers should therefore be idempotent (or check the ID).
-//! * A publish that returned an error is not handled unless a crash comes between its write
-//!   and its refusal (then it may be delivered once after the restart).
+//! * A publish that returned an error is not handled, unless a crash comes between its write
+//!   and its refusal, or cutting its batch back failed too (the error says so): then it may be
+//!   delivered once after the restart.
 //!
 //! # Limits
 //!
 //! * Durable queues are unbounded: [`QueueOptions::capacity`] with durability is refused
-//!   ([`MqError::Unsupported`](crate::MqError::Unsupported)), since recovered messages must all
-//!   fit in the queue before the workers start.
-//! * One process, one queue per directory: nothing locks the directory.
-//! * The attempt count and the publish time are not logged: a redelivered message starts at
-//!   attempt 1 and its [`Msg::enqueued_at`](crate::Msg::enqueued_at) is the restart.
+//!   ([`MqError::Unsupported`](crate::MqError::Unsupported)), since recovery puts every pending
+//!   message into the queue before the workers start, which a bound could not hold.
+//! * The publish time is not logged: a redelivered message's
+//!   [`Msg::enqueued_at`](crate::Msg::enqueued_at) is the restart.
+//! * With concurrent publishers, IDs are in log order, which can differ from the order in
+//!   which their messages enter the in-memory queue.
 //! * `try_publish` and `publish_async` on a durable queue wait for the disk like `publish`
-//!   (`publish_async` blocks its task meanwhile); `publish_batch` syncs once per message.
+//!   (`publish_async` blocks its task meanwhile).
 //! * After a write or `fsync` error the log refuses all writes ([`DurableError::Failed`]);
 //!   register again (restart) to go on from what is on disk.
 
 mod error;
 pub(crate) mod format;
+mod lock;
 mod options;
 mod recovery;
 mod segment;
@@ -124,6 +169,8 @@ mod writer;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod writer_tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -249,13 +296,16 @@ impl<T> Durable<T> {
         queue: &Queue<Envelope<T>>,
     ) -> Result<Self, DurableError> {
         let opts = &spec.options;
+        segment::ensure_dir(&opts.dir)?;
+        // Before recovery touches anything: one owner per directory.
+        let dir_lock = lock::acquire(&opts.dir)?;
         let rec = recovery::recover(&opts.dir, opts.skip_corrupt)?;
         let mut report = rec.report.clone();
         let mut msgs = Vec::with_capacity(rec.pending.len());
         let mut undecodable = Vec::new();
         for p in &rec.pending {
             match (spec.decode)(&p.payload) {
-                Ok(data) => msgs.push((p.id, data)),
+                Ok(data) => msgs.push((p.id, p.attempts.saturating_add(1), data)),
                 Err(message) => {
                     let path = rec.segments[p.seg].path.clone();
                     if !opts.skip_corrupt {
@@ -278,25 +328,31 @@ impl<T> Durable<T> {
                 }
             }
         }
-        let wal = Wal::open(opts, &rec)?;
+        let wal = Wal::open(opts, &rec, dir_lock)?;
         drop(rec);
         for id in undecodable {
             wal.done(id)?;
         }
-        for (id, data) in msgs {
+        for (id, attempt, data) in msgs {
             let env = Envelope {
                 id: Some(id),
-                attempt: 1,
+                attempt,
                 enqueued_at: Instant::now(),
                 not_before: None,
                 data,
             };
             // A fresh unbounded queue takes everything.
-            let _ = queue.chan.try_send(env);
+            let pushed = queue.chan.try_send(env);
+            debug_assert!(pushed.is_ok(), "a fresh unbounded queue refused a message");
         }
-        if report.redelivered > 0 || report.torn_tail.is_some() || !report.skipped.is_empty() {
+        if report.redelivered > 0
+            || report.torn_tail.is_some()
+            || !report.lost_tails.is_empty()
+            || !report.skipped.is_empty()
+        {
             tracing::info!(dir = %opts.dir.display(), redelivered = report.redelivered,
                 next_id = report.next_id, torn_tail = report.torn_tail.is_some(),
+                lost_tails = report.lost_tails.len(),
                 skipped = report.skipped.len(), "durable log: recovered");
         }
         Ok(Self {
@@ -328,8 +384,9 @@ impl<T> Durable<T> {
                 return Err(PublishError::Storage(data, e));
             }
         };
-        let id = match self.wal.publish(record) {
-            Ok(id) => id,
+        let id = match self.wal.publish_many(vec![record]) {
+            Ok(Some(ids)) => ids.start,
+            Ok(None) => return Err(PublishError::Closed(data)),
             Err(e) => return Err(PublishError::Storage(data, e)),
         };
         let env = Envelope {
@@ -346,6 +403,97 @@ impl<T> Durable<T> {
                 self.done(id);
                 Err(PublishError::Closed(env.data))
             }
+        }
+    }
+
+    /// Logs `items` as one batch (one sync), then pushes them into `queue`; returns their IDs
+    /// (consecutive). On an error the refused items and those after them come back in it; the
+    /// ones before were published (only an item the codec refuses splits the batch).
+    pub(crate) fn publish_batch(
+        &self,
+        queue: &Queue<Envelope<T>>,
+        mut items: Vec<T>,
+    ) -> Result<Vec<u64>, PublishError<Vec<T>>> {
+        if queue.is_closed() {
+            return Err(PublishError::Closed(items));
+        }
+        let mut records = Vec::with_capacity(items.len());
+        let mut refused = None;
+        for (i, item) in items.iter().enumerate() {
+            let mut record = Vec::with_capacity(64);
+            format::start_published(&mut record);
+            match (self.encode)(item, record) {
+                Ok(r) => records.push(r),
+                Err(message) => {
+                    let e = DurableError::Codec {
+                        path: self.wal.dir().to_owned(),
+                        offset: None,
+                        message,
+                    };
+                    refused = Some((i, e));
+                    break;
+                }
+            }
+        }
+        let rest = refused.as_ref().map(|(i, _)| items.split_off(*i));
+        let ids = if records.is_empty() {
+            0..0
+        } else {
+            match self.wal.publish_many(records) {
+                Ok(Some(ids)) => ids,
+                Ok(None) => {
+                    items.extend(rest.into_iter().flatten());
+                    return Err(PublishError::Closed(items));
+                }
+                Err(e) => {
+                    items.extend(rest.into_iter().flatten());
+                    return Err(PublishError::Storage(items, e));
+                }
+            }
+        };
+        let mut items = items.into_iter();
+        for id in ids.clone() {
+            let Some(data) = items.next() else { break };
+            let env = Envelope {
+                id: Some(id),
+                attempt: 1,
+                enqueued_at: Instant::now(),
+                not_before: None,
+                data,
+            };
+            if let Err(TrySendError::Closed(env) | TrySendError::Full(env)) =
+                queue.chan.try_send(env)
+            {
+                // Stopped meanwhile: the log must not resurrect the ones not pushed.
+                for id in id..ids.end {
+                    self.done(id);
+                }
+                let mut left = vec![env.data];
+                left.extend(items);
+                left.extend(rest.into_iter().flatten());
+                return Err(PublishError::Closed(left));
+            }
+        }
+        match (rest, refused) {
+            (Some(rest), Some((_, e))) => Err(PublishError::Storage(rest, e)),
+            _ => Ok(ids.collect()),
+        }
+    }
+
+    /// Closes the log (its queue is stopped and no worker runs any more): releases the
+    /// directory for another owner. See `Wal::close`.
+    pub(crate) fn close(&self) {
+        self.wal.close();
+    }
+
+    /// Records that message `id` failed `attempts` times so far and is to be retried (or left
+    /// for a restart), so that the retry policy's count goes on after a crash.
+    pub(crate) fn attempted(&self, id: u64, attempts: u32) {
+        if let Err(e) = self.wal.attempted(id, attempts) {
+            tracing::warn!(
+                msg_id = id,
+                "durable log: cannot record a failed attempt: {e}"
+            );
         }
     }
 

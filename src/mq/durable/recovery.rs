@@ -1,12 +1,22 @@
-//! Recovery: replays the segments, keeps every "published" record without a "done" record,
-//! truncates a torn tail, and refuses (or, when asked, skips) damage in the middle.
+//! Recovery: replays the segments, keeps every "published" record without a "done" record
+//! (with the highest "attempts" count logged for it), truncates torn tails, and refuses (or,
+//! when asked, skips) damage in the middle.
 //!
-//! Damage is classified by what follows it: if a valid record starts anywhere after the damaged
-//! bytes, they are in the middle of the log (a torn write only ever damages the end) and
-//! recovery fails with [`DurableError::Corrupt`] naming the file and offset; if nothing valid
-//! follows and the segment is the last one, it is the torn tail of an interrupted write: the
-//! file is truncated there and the report says so. Only the last segment can have a torn tail
-//! (the writer syncs a segment before it starts the next, except under `OsBuffered`).
+//! Damage is classified by what follows it *in its segment*. If nothing valid follows, or only
+//! "done" and "attempts" records (which the writer does not sync on their own, so their pages
+//! can reach the disk in any order), it is the torn tail of writes that did not reach the disk:
+//! the file is truncated there and the report says so ([`RecoveryReport::torn_tail`] for the
+//! last segment, [`RecoveryReport::lost_tails`] for an older one). An older segment can have
+//! one after a power loss, since rotation does not sync it under `OsBuffered`; its lost
+//! messages are gone, and IDs stay monotonic because every later segment's header carries a
+//! base ID above all of them. The "done" records dropped with a tail only mean more
+//! deliveries. If a valid "published" record follows the damaged bytes, they are in the middle
+//! of the segment and recovery fails with [`DurableError::Corrupt`] naming the file and offset
+//! (or skips them with `skip_corrupt`).
+//!
+//! A last segment whose header is cut short, or which holds only zeros, is a creation that was
+//! interrupted (the writer syncs a new segment's header before it writes or deletes anything
+//! else): the file is removed and reported. Anywhere else a bad header fails the registration.
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
@@ -59,8 +69,13 @@ pub struct RecoveryReport {
     pub segments: usize,
     /// Bytes read.
     pub bytes: u64,
-    /// The torn tail that was truncated (an interrupted write at the end of the log).
+    /// The torn tail of the last segment that was truncated (an interrupted write at the end of
+    /// the log), or its header if its creation was interrupted (the file was removed).
     pub torn_tail: Option<Damage>,
+    /// Torn tails of older segments that were truncated: writes lost in a power loss under
+    /// `OsBuffered` or `Interval` (or "done" records, which are not synced). The messages in them
+    /// are lost (or, for "done" records, delivered again); their IDs are not given again.
+    pub lost_tails: Vec<Damage>,
     /// Damaged records skipped in the middle of the log (only with
     /// [`DurableOptions::skip_corrupt`](crate::DurableOptions::skip_corrupt)).
     pub skipped: Vec<Damage>,
@@ -70,6 +85,8 @@ pub struct RecoveryReport {
 #[derive(Debug)]
 pub(crate) struct PendingMsg {
     pub(crate) id: u64,
+    /// Failed attempts logged for it (its next attempt is this plus one).
+    pub(crate) attempts: u32,
     pub(crate) payload: Vec<u8>,
     /// Index into `Recovered::segments`.
     pub(crate) seg: usize,
@@ -96,15 +113,23 @@ pub(crate) struct Recovered {
 }
 
 impl Recovered {
-    /// The number for the next segment.
+    /// The number for the next segment (recovery refused a last segment numbered `u64::MAX`).
     pub(crate) fn next_segment(&self) -> u64 {
-        self.segments.last().map_or(1, |s| s.no + 1)
+        self.segments.last().map_or(1, |s| s.no.saturating_add(1))
     }
 }
 
 /// Replays `dir` (created if missing).
 pub(crate) fn recover(dir: &Path, skip_corrupt: bool) -> Result<Recovered, DurableError> {
+    segment::ensure_dir(dir)?;
     let files = segment::list(dir)?;
+    if let Some((u64::MAX, path)) = files.last() {
+        return Err(DurableError::BadHeader {
+            path: path.clone(),
+            reason: "segment number u64::MAX leaves no number for the next segment \
+                     (renumber the segments, keeping their order)",
+        });
+    }
     let mut report = RecoveryReport::default();
     let mut pending: BTreeMap<u64, PendingMsg> = BTreeMap::new();
     let mut segments: Vec<RecoveredSeg> = Vec::new();
@@ -115,18 +140,31 @@ pub(crate) fn recover(dir: &Path, skip_corrupt: bool) -> Result<Recovered, Durab
         let buf = fs::read(&path).map_err(|e| DurableError::io(&path, "read", &e))?;
         report.segments += 1;
         report.bytes += buf.len() as u64;
+        // Zeros only: the file's size reached the disk, its bytes did not (a creation
+        // interrupted by a power loss; written by format version 1, which did not sync it).
+        let unwritten_header = buf.iter().all(|&b| b == 0);
         let base_id = match format::parse_header(&buf) {
             Ok(b) => b,
             Err(BadHeader::Short) if last => {
-                // Its creation was interrupted: it holds no record.
-                report.torn_tail = Some(Damage {
-                    path: path.clone(),
-                    offset: 0,
-                    bytes: buf.len() as u64,
-                    reason: "segment header cut short",
-                });
-                fs::remove_file(&path).map_err(|e| DurableError::io(&path, "remove", &e))?;
-                tracing::warn!(path = %path.display(), "durable log: removed a segment whose header was cut short");
+                interrupted_creation(
+                    dir,
+                    no,
+                    &path,
+                    &buf,
+                    "segment header cut short",
+                    &mut report,
+                )?;
+                continue;
+            }
+            Err(BadHeader::Invalid(_)) if last && unwritten_header => {
+                interrupted_creation(
+                    dir,
+                    no,
+                    &path,
+                    &buf,
+                    "segment never written (zeros only)",
+                    &mut report,
+                )?;
                 continue;
             }
             Err(BadHeader::Short) => {
@@ -154,6 +192,7 @@ pub(crate) fn recover(dir: &Path, skip_corrupt: bool) -> Result<Recovered, Durab
                 Parsed::Record(Record::Published { id, payload }, next) => {
                     let msg = PendingMsg {
                         id,
+                        attempts: 0,
                         payload: payload.to_vec(),
                         seg,
                         offset: off as u64,
@@ -163,6 +202,14 @@ pub(crate) fn recover(dir: &Path, skip_corrupt: bool) -> Result<Recovered, Durab
                     }
                     segments[seg].live += 1;
                     next_id = next_id.max(id.saturating_add(1));
+                    off = next;
+                    continue;
+                }
+                Parsed::Record(Record::Attempts { id, attempts }, next) => {
+                    // For an ID not pending (done, or its segment deleted): nothing to keep.
+                    if let Some(msg) = pending.get_mut(&id) {
+                        msg.attempts = msg.attempts.max(attempts);
+                    }
                     off = next;
                     continue;
                 }
@@ -178,19 +225,30 @@ pub(crate) fn recover(dir: &Path, skip_corrupt: bool) -> Result<Recovered, Durab
                 Parsed::Invalid(reason) => reason,
             };
             let resume = format::next_valid(&buf, off + 1);
+            // Only "done" and "attempts" records after it: those are not synced on their own,
+            // so these are unsynced bytes of the tail that reached the disk out of order.
+            let torn = resume.map_or(true, |r| only_unsynced_kinds_from(&buf, r));
             let damage = Damage {
                 path: path.clone(),
                 offset: off as u64,
-                bytes: (resume.unwrap_or(buf.len()) - off) as u64,
+                bytes: (if torn {
+                    buf.len()
+                } else {
+                    resume.unwrap_or(buf.len())
+                } - off) as u64,
                 reason,
             };
-            if last && resume.is_none() {
+            if torn {
                 truncate(&path, off as u64)?;
                 tracing::warn!(
-                    path = %path.display(), offset = off, bytes = damage.bytes,
+                    path = %path.display(), offset = off, bytes = damage.bytes, last,
                     "durable log: truncated a torn tail ({reason})"
                 );
-                report.torn_tail = Some(damage);
+                if last {
+                    report.torn_tail = Some(damage);
+                } else {
+                    report.lost_tails.push(damage);
+                }
                 break;
             }
             if !skip_corrupt {
@@ -218,6 +276,42 @@ pub(crate) fn recover(dir: &Path, skip_corrupt: bool) -> Result<Recovered, Durab
         segments,
         report,
     })
+}
+
+/// Whether the valid records from `off` on (skipping damage) are all "done" or "attempts"
+/// records, which the writer does not sync on their own.
+fn only_unsynced_kinds_from(buf: &[u8], mut off: usize) -> bool {
+    loop {
+        match format::parse(buf, off) {
+            Parsed::End => return true,
+            Parsed::Record(Record::Published { .. }, _) => return false,
+            Parsed::Record(_, next) => off = next,
+            Parsed::Truncated | Parsed::Invalid(_) => match format::next_valid(buf, off + 1) {
+                Some(r) => off = r,
+                None => return true,
+            },
+        }
+    }
+}
+
+/// Removes the last segment, whose creation was interrupted (it holds no record).
+fn interrupted_creation(
+    dir: &Path,
+    no: u64,
+    path: &Path,
+    buf: &[u8],
+    reason: &'static str,
+    report: &mut RecoveryReport,
+) -> Result<(), DurableError> {
+    report.torn_tail = Some(Damage {
+        path: path.to_owned(),
+        offset: 0,
+        bytes: buf.len() as u64,
+        reason,
+    });
+    segment::remove(dir, no)?;
+    tracing::warn!(path = %path.display(), "durable log: removed a segment whose creation was interrupted ({reason})");
+    Ok(())
 }
 
 fn truncate(path: &Path, len: u64) -> Result<(), DurableError> {

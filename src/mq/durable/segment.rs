@@ -1,7 +1,13 @@
-//! Segment files: naming, listing, creation, and syncing the directory.
+//! Segment files: naming, listing, creation and removal, and syncing the directory.
 //!
 //! A segment is `<dir>/<n>.seg` with `n` in 20 decimal digits, so that names sort like numbers.
-//! Other files in the directory are ignored.
+//! Other files in the directory (the lock file) are ignored.
+//!
+//! Directory durability: creating the log directory fsyncs the parent of every directory it
+//! created; creating a segment fsyncs the file (its header) and then the directory, under
+//! every sync policy (once per segment, so cheap), so a segment that exists after a power loss
+//! has its header, and its creation is on disk before anything later (a removal) can be;
+//! removing a segment fsyncs the directory, so a removed segment does not come back.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -24,9 +30,26 @@ fn number(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// The segments in `dir`, oldest first. Creates `dir` if it is missing.
+/// Creates `dir` and its missing ancestors, fsyncing the parent of each one created.
+pub(crate) fn ensure_dir(dir: &Path) -> Result<(), DurableError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        ensure_dir(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(()),
+        Err(e) => return Err(DurableError::io(dir, "create directory", &e)),
+    }
+    trace(|| format!("mkdir {}", dir.display()));
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+    sync_dir(parent.unwrap_or(Path::new(".")))
+}
+
+/// The segments in `dir` (which exists), oldest first.
 pub(crate) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, DurableError> {
-    fs::create_dir_all(dir).map_err(|e| DurableError::io(dir, "create directory", &e))?;
     let entries = fs::read_dir(dir).map_err(|e| DurableError::io(dir, "read directory", &e))?;
     let mut segs = Vec::new();
     for entry in entries {
@@ -39,14 +62,9 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, DurableError> {
     Ok(segs)
 }
 
-/// Creates segment `no` with its header; with `sync`, the file and the directory entry are on
-/// disk when this returns.
-pub(crate) fn create(
-    dir: &Path,
-    no: u64,
-    base_id: u64,
-    sync: bool,
-) -> Result<(File, PathBuf), DurableError> {
+/// Creates segment `no` with its header; the file and the directory entry are on disk when
+/// this returns (under every policy: see the module docs).
+pub(crate) fn create(dir: &Path, no: u64, base_id: u64) -> Result<(File, PathBuf), DurableError> {
     let p = path(dir, no);
     let mut f = OpenOptions::new()
         .write(true)
@@ -55,16 +73,28 @@ pub(crate) fn create(
         .map_err(|e| DurableError::io(&p, "create", &e))?;
     f.write_all(&format::header(base_id))
         .map_err(|e| DurableError::io(&p, "write", &e))?;
-    if sync {
-        f.sync_data()
-            .map_err(|e| DurableError::io(&p, "fsync", &e))?;
-        sync_dir(dir)?;
-    }
+    f.sync_data()
+        .map_err(|e| DurableError::io(&p, "fsync", &e))?;
+    trace(|| format!("sync header {no}"));
+    sync_dir(dir)?;
     Ok((f, p))
+}
+
+/// Removes segment `no` and makes the removal durable (fsyncs the directory).
+pub(crate) fn remove(dir: &Path, no: u64) -> Result<(), DurableError> {
+    let p = path(dir, no);
+    match fs::remove_file(&p) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(DurableError::io(&p, "remove", &e)),
+    }
+    trace(|| format!("remove {no}"));
+    sync_dir(dir)
 }
 
 /// Makes the directory's entries (created or removed files) durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), DurableError> {
+    trace(|| format!("sync dir {}", dir.display()));
     #[cfg(unix)]
     {
         File::open(dir)
@@ -74,6 +104,19 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), DurableError> {
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The file-system steps of this thread, in order (tests of their order).
+    pub(crate) static TRACE: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Records a file-system step (tests only; nothing in other builds).
+#[inline]
+pub(crate) fn trace(_step: impl FnOnce() -> String) {
+    #[cfg(test)]
+    TRACE.with(|t| t.borrow_mut().push(_step()));
 }
 
 #[cfg(test)]

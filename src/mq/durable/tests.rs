@@ -59,6 +59,47 @@ fn pending_are_published_minus_done_in_id_order_and_ids_continue() {
 }
 
 #[test]
+fn pending_messages_keep_their_highest_logged_attempt_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Vec::new();
+    push_published(&mut a, 0, b"zero");
+    format::push_attempts(&mut a, 0, 2);
+    format::push_attempts(&mut a, 0, 1);
+    push_published(&mut a, 1, b"one");
+    format::push_attempts(&mut a, 1, 1);
+    push_done(&mut a, 1);
+    format::push_attempts(&mut a, 7, 3); // not pending: ignored
+    write_seg(tmp.path(), 1, 0, &a);
+    let r = recover(tmp.path(), false).unwrap();
+    let got: Vec<_> = r.pending.iter().map(|p| (p.id, p.attempts)).collect();
+    assert_eq!(got, [(0, 2)]);
+}
+
+#[test]
+fn version_1_segments_are_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = format::header(3);
+    h[8..10].copy_from_slice(&1u16.to_le_bytes());
+    let crc = crc32c::crc32c(&h[..20]);
+    h[20..24].copy_from_slice(&crc.to_le_bytes());
+    let mut b = h.to_vec();
+    push_published(&mut b, 3, b"old");
+    push_published(&mut b, 4, b"older");
+    push_done(&mut b, 3);
+    fs::write(segment::path(tmp.path(), 1), b).unwrap();
+    let r = recover(tmp.path(), false).unwrap();
+    assert_eq!(pending_of(&r), [(4, b"older".to_vec())]);
+    assert_eq!(r.report.next_id, 5);
+}
+
+fn pending_of(r: &super::recovery::Recovered) -> Vec<(u64, Vec<u8>)> {
+    r.pending
+        .iter()
+        .map(|p| (p.id, p.payload.clone()))
+        .collect()
+}
+
+#[test]
 fn next_id_comes_from_the_header_when_every_record_is_gone() {
     let tmp = tempfile::tempdir().unwrap();
     write_seg(tmp.path(), 7, 1234, &[]);
@@ -124,24 +165,111 @@ fn a_damaged_record_in_the_middle_stops_recovery_with_file_and_offset() {
 }
 
 #[test]
-fn damage_at_the_end_of_an_older_segment_is_corruption_not_a_torn_tail() {
+fn a_torn_tail_of_an_older_segment_is_truncated_and_reported_and_ids_stay_monotonic() {
+    // After a power loss under `OsBuffered` (rotation does not sync the old segment): segment
+    // 1 lost the end of record 1 (and a record 2 that never reached the disk), segment 2 is
+    // intact.
     let tmp = tempfile::tempdir().unwrap();
     let mut a = Vec::new();
     push_published(&mut a, 0, b"first");
+    let good = HEADER_LEN + a.len();
     push_published(&mut a, 1, b"second");
     a.truncate(a.len() - 1);
     let p = write_seg(tmp.path(), 1, 0, &a);
     let mut b = Vec::new();
-    push_published(&mut b, 2, b"later");
-    write_seg(tmp.path(), 2, 2, &b);
+    push_published(&mut b, 3, b"later");
+    write_seg(tmp.path(), 2, 3, &b);
+    let r = recover(tmp.path(), false).unwrap();
+    assert_eq!(r.pending.iter().map(|p| p.id).collect::<Vec<_>>(), [0, 3]);
+    assert_eq!(r.report.torn_tail, None);
+    let lost = &r.report.lost_tails;
+    assert_eq!(lost.len(), 1);
+    assert_eq!(
+        (&lost[0].path, lost[0].offset, lost[0].reason),
+        (&p, good as u64, "record cut short")
+    );
+    assert_eq!(r.report.next_id, 4);
+    assert_eq!(fs::metadata(&p).unwrap().len(), good as u64, "truncated");
+    // Even with every record of segment 2 gone, its header keeps IDs above the lost ones.
+    write_seg(tmp.path(), 2, 3, &[]);
+    assert_eq!(recover(tmp.path(), false).unwrap().report.next_id, 3);
+}
+
+#[test]
+fn damage_followed_only_by_done_records_is_a_torn_tail() {
+    // "done" batches are not synced: their pages can reach the disk out of order, leaving a
+    // hole before later "done" records.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Vec::new();
+    push_published(&mut a, 0, b"zero");
+    push_published(&mut a, 1, b"one");
+    let hole = HEADER_LEN + a.len();
+    push_done(&mut a, 0);
+    let hole_len = a.len() + HEADER_LEN - hole;
+    push_done(&mut a, 1);
+    format::push_attempts(&mut a, 1, 1);
+    let p = write_seg(tmp.path(), 1, 0, &a);
+    let mut bytes = fs::read(&p).unwrap();
+    bytes[hole..hole + hole_len].fill(0);
+    fs::write(&p, &bytes).unwrap();
+    let r = recover(tmp.path(), false).unwrap();
+    // Both come back (their "done" records are dropped with the tail): more deliveries, no loss.
+    assert_eq!(r.pending.iter().map(|p| p.id).collect::<Vec<_>>(), [0, 1]);
+    let torn = r.report.torn_tail.unwrap();
+    assert_eq!(
+        (torn.offset, torn.bytes),
+        (hole as u64, (bytes.len() - hole) as u64)
+    );
+    assert_eq!(fs::metadata(&p).unwrap().len(), hole as u64);
+    // A "published" record after the hole is still corruption.
+    let mut b = Vec::new();
+    push_published(&mut b, 2, b"two");
+    bytes.truncate(hole);
+    bytes.extend_from_slice(&[0u8; 17]);
+    bytes.extend_from_slice(&b);
+    fs::write(&p, &bytes).unwrap();
+    assert!(matches!(
+        recover(tmp.path(), false),
+        Err(DurableError::Corrupt { offset, .. }) if offset == hole as u64
+    ));
+}
+
+#[test]
+fn a_segment_numbered_u64_max_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_seg(tmp.path(), 1, 0, &[]);
+    let p = write_seg(tmp.path(), u64::MAX, 5, &[]);
     match recover(tmp.path(), false) {
-        Err(DurableError::Corrupt { path, reason, .. }) => {
-            assert_eq!((path, reason), (p, "record cut short"))
+        Err(e @ DurableError::BadHeader { .. }) => {
+            assert_eq!(e.path(), p);
+            assert!(e.to_string().contains("u64::MAX"), "{e}");
         }
         other => panic!("{other:?}"),
     }
-    let r = recover(tmp.path(), true).unwrap();
-    assert_eq!(r.pending.iter().map(|p| p.id).collect::<Vec<_>>(), [0, 2]);
+}
+
+#[test]
+fn a_last_segment_of_zeros_only_is_an_interrupted_creation() {
+    // Format version 1 did not sync a new segment under `OsBuffered`: a power loss could leave
+    // its size on disk and zeros in it.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Vec::new();
+    push_published(&mut a, 0, b"kept");
+    write_seg(tmp.path(), 1, 0, &a);
+    let zeros = segment::path(tmp.path(), 2);
+    fs::write(&zeros, [0u8; HEADER_LEN]).unwrap();
+    let r = recover(tmp.path(), false).unwrap();
+    assert_eq!(r.pending.len(), 1);
+    assert_eq!(r.report.torn_tail.unwrap().path, zeros);
+    assert!(!zeros.exists());
+    // Zeros followed by anything else are not that: refused.
+    let mut b = vec![0u8; HEADER_LEN];
+    push_published(&mut b, 1, b"x");
+    fs::write(&zeros, b).unwrap();
+    assert!(matches!(
+        recover(tmp.path(), false),
+        Err(DurableError::BadHeader { .. })
+    ));
 }
 
 #[test]
