@@ -19,7 +19,9 @@ use criterion::{BenchmarkGroup, Criterion};
 use support::*;
 
 fn pingpong_one<C: Chan>(g: &mut BenchmarkGroup<'_, WallTime>) {
-    g.bench_function(C::NAME, |b| b.iter_custom(|rounds| pingpong::<C>(rounds, Placement::Free).elapsed));
+    g.bench_function(C::NAME, |b| {
+        b.iter_custom(|rounds| pingpong::<C>(rounds, Placement::Free).elapsed)
+    });
 }
 
 fn pingpong_group(c: &mut Criterion) {

@@ -255,4 +255,3 @@ pub fn async_mpmc<C: AsyncChan>(
     total.check(n, C::NAME);
     run
 }
-

@@ -231,4 +231,3 @@ impl Chan for Actor {
         queue.lock().expect("actor queue lock").wait();
     }
 }
-

@@ -113,4 +113,3 @@ pub fn segmq_mq(concurrency: usize, n: u64) -> Run {
     );
     run
 }
-

@@ -47,7 +47,11 @@ pub(crate) fn producer_ranges<Tx>(txs: Vec<Tx>, n: u64) -> Vec<(Tx, u64, u64)> {
         .enumerate()
         .map(|(p, tx)| {
             let lo = p as u64 * per;
-            let hi = if p as u64 + 1 == producers { n } else { lo + per };
+            let hi = if p as u64 + 1 == producers {
+                n
+            } else {
+                lo + per
+            };
             (tx, lo, hi)
         })
         .collect()

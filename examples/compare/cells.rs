@@ -206,21 +206,24 @@ fn burst_sample<C: Chan>(s: &Sizes) -> Sample {
 fn burst_cells(cells: &mut Vec<Cell>) {
     use col::*;
     row!(cells, Group::Burst, row::BURST;
-        SEGMQ => burst_sample::<Segmq>,
-        CB => burst_sample::<CbUnbounded>,
-        KANAL => burst_sample::<Kanal>,
-        FLUME => burst_sample::<Flume>,
-        VECDEQUE => |s| Sample::of(&[(
-            metric::NS,
-            burst_vecdeque(s.burst_n).as_nanos() as f64 / s.burst_n as f64,
-        )]));
+    SEGMQ => burst_sample::<Segmq>,
+    CB => burst_sample::<CbUnbounded>,
+    KANAL => burst_sample::<Kanal>,
+    FLUME => burst_sample::<Flume>,
+    VECDEQUE => |s| Sample::of(&[(
+        metric::NS,
+        burst_vecdeque(s.burst_n).as_nanos() as f64 / s.burst_n as f64,
+    )]));
 }
 
 /// ns and CPU ns per round trip of `C`, pinned.
 fn pingpong_sample<C: Chan>(s: &Sizes) -> Sample {
     let run = pingpong::<C>(s.rounds, Placement::Pinned);
     let per = |d: std::time::Duration| d.as_nanos() as f64 / s.rounds as f64;
-    Sample::of(&[(metric::NS, per(run.elapsed)), (metric::CPU_NS, per(run.cpu))])
+    Sample::of(&[
+        (metric::NS, per(run.elapsed)),
+        (metric::CPU_NS, per(run.cpu)),
+    ])
 }
 
 fn pingpong_cells(cells: &mut Vec<Cell>) {

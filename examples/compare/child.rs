@@ -71,8 +71,8 @@ pub fn run_in_child(cell: &Cell, mode: &Mode) -> Sample {
 
 /// The child's side: runs the cell `id` once in `mode` and prints its sample.
 pub fn child_main(mode_name: &str, id: &str) {
-    let mode = Mode::by_name(mode_name)
-        .unwrap_or_else(|| panic!("child run: unknown mode {mode_name:?}"));
+    let mode =
+        Mode::by_name(mode_name).unwrap_or_else(|| panic!("child run: unknown mode {mode_name:?}"));
     let cells = crate::cells::all();
     let cell = cells
         .iter()

@@ -173,11 +173,26 @@ const RATIOS: [(&str, &str, &str, &str); 9] = [
     ("segmq ÷ kanal", col::SEGMQ, col::KANAL, metric::MPS),
     ("segmq ÷ flume", col::SEGMQ, col::FLUME, metric::MPS),
     ("segmq ÷ rtrb", col::SEGMQ, col::RTRB, metric::MPS),
-    ("bounded ÷ crossbeam bounded", col::SEGMQ_B, col::CB_B, metric::MPS),
-    ("bounded ÷ kanal bounded", col::SEGMQ_B, col::KANAL_B, metric::MPS),
+    (
+        "bounded ÷ crossbeam bounded",
+        col::SEGMQ_B,
+        col::CB_B,
+        metric::MPS,
+    ),
+    (
+        "bounded ÷ kanal bounded",
+        col::SEGMQ_B,
+        col::KANAL_B,
+        metric::MPS,
+    ),
     ("bounded ÷ rtrb", col::SEGMQ_B, col::RTRB, metric::MPS),
     ("CPU: segmq ÷ kanal", col::SEGMQ, col::KANAL, metric::CPU_NS),
-    ("CPU: bounded ÷ kanal bounded", col::SEGMQ_B, col::KANAL_B, metric::CPU_NS),
+    (
+        "CPU: bounded ÷ kanal bounded",
+        col::SEGMQ_B,
+        col::KANAL_B,
+        metric::CPU_NS,
+    ),
 ];
 
 fn throughput_ratios(md: &mut String, r: &Results) {
@@ -348,7 +363,10 @@ fn paced(md: &mut String, r: &Results) {
         .min_by(|a, b| a.1.total_cmp(&b.1));
     for c in r.0.iter().filter(|c| c.cell.group == Group::Paced) {
         let name = c.cell.column;
-        let us = |m: &str| c.median(m).map_or("-".into(), |v| format!("{:.2}", v / 1e3));
+        let us = |m: &str| {
+            c.median(m)
+                .map_or("-".into(), |v| format!("{:.2}", v / 1e3))
+        };
         let is_segmq = name.starts_with("segmq");
         let vs = |peer: &str, m: &str| {
             if is_segmq {
