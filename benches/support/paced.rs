@@ -1,5 +1,5 @@
 //! Paced send-to-receive latency: a sender sends a timestamp every 5-50 us (a deterministic
-//! pseudo-random gap, waited out by spinning on the clock so the gap is what it says: a
+//! pseudo-random gap, waited out on the clock with `yield_now` so the gap is what it says: a
 //! `thread::sleep` of 5 us takes ~55 us with Linux's default timer slack); a receiver waits in
 //! its implementation's receive call and records `now - timestamp` in an hdrhistogram. The
 //! receiver also reports its own CPU time (`RUSAGE_THREAD`) against its wall time: a receiver
@@ -190,7 +190,9 @@ fn paced_run<Tx: Send + 'static, Rx: Send + 'static>(
         for _ in 0..n {
             next += gaps.next_gap();
             while Instant::now() < next {
-                std::hint::spin_loop();
+                // Yield rather than spin: unpinned, or with anything else runnable, the woken
+                // receiver may need this CPU (a spinning sender costs it a scheduler tick).
+                thread::yield_now();
             }
             let ts = epoch.elapsed().as_nanos() as u64;
             send(&mut tx, ts);

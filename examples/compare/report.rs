@@ -338,7 +338,7 @@ fn paced(md: &mut String, r: &Results) {
         "## Paced latency: one send every {}-{} us, receiver waiting in its receive call \
          (pinned: sender CPU 0, receiver CPU 1)\n\nSend-to-receive time in us; receiver CPU = \
          the receiving thread's CPU time (`RUSAGE_THREAD`) over its wall time. The sender \
-         waits out each gap by spinning on the clock.\n",
+         waits out each gap on the clock, yielding its CPU (`yield_now`) in the loop.\n",
         PACE_MIN.as_micros(),
         PACE_MAX.as_micros()
     );
