@@ -2,10 +2,10 @@
 //!
 //! * `pingpong` (criterion): round trips between two threads over two queues; each iteration is
 //!   one round trip, so criterion's time per iteration is the round-trip time.
-//! * `paced` (printed after criterion): one sender sends a timestamp, then sleeps `INTERVAL`;
-//!   one receiver blocked in `recv` (parked between messages) records send-to-receive time in an
-//!   hdrhistogram; p50/p99/p99.9/max per implementation. Skipped if a filter is given that does
-//!   not contain "paced".
+//! * `paced` (printed after criterion): one sender sends a timestamp every 5-50 us; one receiver
+//!   blocked in `recv` (parked between messages) records send-to-receive time in an
+//!   hdrhistogram; p50/p99/p99.9/max and the receiver's CPU use per implementation (see
+//!   `support/paced.rs`). Skipped if a filter is given that does not contain "paced".
 //!
 //! `cargo bench --bench latency [filter]`; test mode (`cargo test --benches`) runs each once.
 
@@ -19,7 +19,9 @@ use criterion::{BenchmarkGroup, Criterion};
 use support::*;
 
 fn pingpong_one<C: Chan>(g: &mut BenchmarkGroup<'_, WallTime>) {
-    g.bench_function(C::NAME, |b| b.iter_custom(pingpong::<C>));
+    g.bench_function(C::NAME, |b| {
+        b.iter_custom(|rounds| pingpong::<C>(rounds, Placement::Free).elapsed)
+    });
 }
 
 fn pingpong_group(c: &mut Criterion) {
@@ -39,19 +41,18 @@ fn pingpong_group(c: &mut Criterion) {
     g.finish();
 }
 
-/// Time between paced sends: long enough for the receiver to park between messages.
-const INTERVAL: Duration = Duration::from_micros(50);
-
 fn paced_one<C: Chan>(n: u64) {
-    let h = paced_latency::<C>(n, INTERVAL);
+    let paced = paced_latency::<C>(n, Placement::Free);
+    let h = &paced.hist;
     println!(
-        "paced/{:<20} n={:<6} p50 {:>7.2} us  p99 {:>7.2} us  p99.9 {:>8.2} us  max {:>9.2} us",
+        "paced/{:<20} n={:<6} p50 {:>7.2} us  p99 {:>7.2} us  p99.9 {:>8.2} us  max {:>9.2} us  receiver CPU {:>5.1}%",
         C::NAME,
         h.len(),
         h.value_at_quantile(0.50) as f64 / 1e3,
         h.value_at_quantile(0.99) as f64 / 1e3,
         h.value_at_quantile(0.999) as f64 / 1e3,
         h.max() as f64 / 1e3,
+        paced.receiver_cpu_share() * 100.0,
     );
 }
 
@@ -69,7 +70,7 @@ fn main() {
     c.final_summary();
     if paced_wanted() {
         let n = if criterion_test_mode() { 200 } else { 20_000 };
-        println!("paced send-to-receive latency, sender sleeping {INTERVAL:?} between sends:");
+        println!("paced send-to-receive latency, one send every {PACE_MIN:?}-{PACE_MAX:?}:");
         paced_one::<Segmq>(n);
         paced_one::<SegmqBounded>(n);
         paced_one::<CbUnbounded>(n);

@@ -44,7 +44,7 @@ fn run(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, n: u64, f: impl Fn(u64)
 macro_rules! mpmc_group {
     ($c:expr, $name:literal, $p:expr, $cons:expr; $($chan:ty),+ $(,)?) => {{
         let mut g = group($c, $name);
-        $( run(&mut g, <$chan as Chan>::NAME, n_for::<$chan>(n()), |n| mpmc::<$chan>($p, $cons, n)); )+
+        $( run(&mut g, <$chan as Chan>::NAME, n_for::<$chan>(n()), |n| mpmc::<$chan>($p, $cons, n, Placement::Free).elapsed); )+
         g.finish();
     }};
 }
@@ -85,7 +85,7 @@ fn burst_group(c: &mut Criterion) {
 macro_rules! async_group {
     ($c:expr, $rt:expr, $name:literal, $p:expr, $cons:expr; $($chan:ty),+ $(,)?) => {{
         let mut g = group($c, $name);
-        $( run(&mut g, <$chan as AsyncChan>::NAME, n(), |n| async_mpmc::<$chan>($rt, $p, $cons, n)); )+
+        $( run(&mut g, <$chan as AsyncChan>::NAME, n(), |n| async_mpmc::<$chan>($rt, $p, $cons, n).elapsed); )+
         g.finish();
     }};
 }
@@ -104,13 +104,13 @@ fn mq(c: &mut Criterion) {
     let mut g = group(c, "mq_dispatch");
     for conc in [1, 4] {
         run(&mut g, &format!("actor MQ c{conc}"), slow_n(n()), |n| {
-            actor_mq(conc, n)
+            actor_mq(conc, n).elapsed
         });
         run(&mut g, &format!("segmq Queue + {conc} threads"), n(), |n| {
-            segmq_pool(conc, n)
+            segmq_pool(conc, n).elapsed
         });
         run(&mut g, &format!("segmq Mq c{conc}"), n(), |n| {
-            segmq_mq(conc, n)
+            segmq_mq(conc, n).elapsed
         });
     }
     g.finish();
@@ -125,10 +125,10 @@ fn batch(c: &mut Criterion) {
         for flavour in Flavour::ALL {
             let name = format!("{} {p}x{cons}", flavour.name());
             run(&mut g, &format!("{name} single"), n(), |n| {
-                segmq_single(flavour, p, cons, n)
+                segmq_single(flavour, p, cons, n, Placement::Free).elapsed
             });
             run(&mut g, &format!("{name} batch{BATCH}"), n(), |n| {
-                segmq_batch(flavour, p, cons, BATCH, n)
+                segmq_batch(flavour, p, cons, BATCH, n, Placement::Free).elapsed
             });
         }
     }
