@@ -97,35 +97,68 @@ fn one_batch_wakes_as_many_receivers_as_messages() {
     });
 }
 
-/// Two concurrent batch pushes on the ring (capacity 3, invariant 4 of `flavor/bounded.rs`):
-/// each claims a run of free slots with one CAS while a receiver drains. Exactly once, and
-/// each sender's messages arrive in its order.
+/// Two concurrent batch pushes on the ring (capacity 3, one message queued, invariant 4 of
+/// `flavor/bounded.rs`): each claims a run of free slots with one CAS while the main thread
+/// frees one. Whatever each batch got in (a prefix), exactly once and in its order; the rest
+/// is handed back in order.
 ///
 /// Fails if: `run_of` does not stop at the first slot whose stamp is not "free at this lap"
-/// (`continue` instead of `break`): a batch claims a slot the other sender still owns and two
-/// messages land in one slot.
+/// (the `break` dropped: a batch claims a slot the other sender still owns, and two messages
+/// land in one slot).
 #[test]
 fn two_batch_pushes_on_the_ring() {
     model(|| {
         let q = Queue::bounded(3);
+        q.send(0u32).unwrap();
         let senders: Vec<_> = [[10u32, 11], [20, 21]]
             .into_iter()
             .map(|batch| {
                 let q = q.clone();
-                thread::spawn(move || assert_eq!(q.send_batch(batch), Ok(2)))
+                thread::spawn(move || match q.try_send_batch(batch) {
+                    Ok(n) => (n, Vec::new()),
+                    Err(e) => (e.accepted(), e.into_rest()),
+                })
             })
             .collect();
-        let mut got = Vec::new();
-        while got.len() < 4 {
-            q.recv_batch(&mut got, 4).unwrap();
-        }
-        for s in senders {
-            s.join().unwrap();
-        }
-        for p in [1u32, 2] {
+        let first = q.try_recv().ok();
+        let results: Vec<_> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+        let mut got: Vec<u32> = first.into_iter().collect();
+        got.extend(std::iter::from_fn(|| q.try_recv().ok()));
+        for (p, (accepted, rest)) in [1u32, 2].into_iter().zip(results) {
+            let all = [p * 10, p * 10 + 1];
             let mine: Vec<_> = got.iter().copied().filter(|v| v / 10 == p).collect();
-            assert_eq!(mine, [p * 10, p * 10 + 1], "per-sender FIFO");
+            assert_eq!(mine, all[..accepted], "per-sender FIFO, accepted prefix");
+            assert_eq!(rest, all[accepted..], "the rest handed back in order");
         }
+        assert!(got.contains(&0));
+    });
+}
+
+/// The unbounded batch paths at preemption bound 2, with one receiver (the two-receiver
+/// models above run at bound 1, see the module docs): one message queued, a batch of 4 crosses
+/// the block boundary (its claim covers the block's last slot, so it links the next block and
+/// continues there) while the main thread takes batches, reading the first block's last slot
+/// and starting its destruction while the batch may still be writing. FIFO, exactly once, and
+/// both blocks freed (loom's `Track` in each block).
+///
+/// Fails if: `push_some` claims past the end of the block (`count` not clamped to
+/// `BLOCK_CAP - offset`: writes land beyond the block's slots, and the receiver waits for
+/// slots nobody writes).
+#[test]
+fn unbounded_batch_boundary_at_bound_two() {
+    model(|| {
+        let q = Queue::unbounded();
+        q.send(0u32).unwrap();
+        let sender = {
+            let q = q.clone();
+            thread::spawn(move || assert_eq!(q.send_batch([1, 2, 3, 4]), Ok(4)))
+        };
+        let mut got = Vec::new();
+        while got.len() < 5 {
+            q.recv_batch(&mut got, 2).unwrap();
+        }
+        sender.join().unwrap();
+        assert_eq!(got, [0, 1, 2, 3, 4]);
         assert_eq!(q.try_recv(), Err(TryRecvError::Empty));
     });
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use loom::thread;
 use segmq::{Queue, RecvTimeoutError, SendTimeoutError, TryRecvError};
 
-use crate::model;
+use crate::{model, poll_once};
 
 /// Round two of the waiter protocol: a blocked receiver is woken by the first message, a
 /// thief takes that message first, so the receiver finds nothing, listens again and must be
@@ -43,30 +43,42 @@ fn woken_receiver_that_finds_nothing_listens_again() {
     });
 }
 
-/// The same second round on the send side: two senders park on a full ring of capacity 1;
-/// each receive must wake one of them, so all three messages arrive (two parked senders in
-/// `head`'s count at once).
+/// Two senders counted in `head` at once on a full ring of capacity 1: a blocking sender
+/// thread and a pending `send_async` future (polled by the main thread, which keeps the model
+/// to two threads). Each receive makes room for one; the parked thread must be woken whenever
+/// the room is not taken by the future, so all three messages arrive.
 ///
 /// Fails if: a receive wakes a parked sender only when the count it read in its CAS is exactly
-/// 1 (`waiters(head) == 1` instead of `has_waiters(head)`: with two parked senders nobody is
-/// woken, deadlock).
+/// 1 (`waiters(head) == 1` instead of `has_waiters(head)` in the bounded `pop`): with both
+/// counted, the blocking sender is never woken and the main thread's `recv` parks for ever.
 #[test]
 fn two_senders_parked_on_a_full_ring() {
     model(|| {
         let q = Queue::bounded(1);
         q.send(0u32).unwrap();
-        let senders: Vec<_> = (1..=2u32)
-            .map(|v| {
-                let q = q.clone();
-                thread::spawn(move || q.send(v).unwrap())
-            })
-            .collect();
-        let mut got = vec![q.recv().unwrap(), q.recv().unwrap(), q.recv().unwrap()];
-        for s in senders {
-            s.join().unwrap();
+        let mut fut = Some(q.send_async(2));
+        assert!(
+            poll_once(fut.as_mut().unwrap()).is_pending(),
+            "the ring is full"
+        );
+        let sender = {
+            let q = q.clone();
+            thread::spawn(move || q.send(1).unwrap())
+        };
+        assert_eq!(q.recv(), Ok(0));
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            if let Some(f) = fut.as_mut() {
+                if poll_once(f).is_ready() {
+                    fut = None;
+                }
+            }
+            got.push(q.recv().unwrap());
         }
+        sender.join().unwrap();
+        drop(fut);
         got.sort_unstable();
-        assert_eq!(got, [0, 1, 2]);
+        assert_eq!(got, [1, 2]);
         assert_eq!(q.try_recv(), Err(TryRecvError::Empty));
     });
 }
