@@ -2,11 +2,13 @@
 //! boundary (unbounded, 3-slot blocks under loom) and across the ring's wrap-around (bounded),
 //! and the wake-up count of a batch.
 //!
-//! The two unbounded models run with 1 preemption, not 2: a batch lets two receivers claim two
-//! slots of one sender that has not written them yet, and both then spin (yielding) on those
-//! slots. With 2 preemptions loom's exploration of those spin paths exceeds any branch budget
-//! (still running after 12 minutes with 200,000 branches per path); with 1 it finishes in
-//! seconds. At bound 1 they still catch planted faults: a batch that wakes only one parked
+//! The two unbounded models with *two* receivers run with 1 preemption, not 2: a batch lets
+//! two receivers claim two slots of one sender that has not written them yet, and both then
+//! spin (yielding) on those slots. With 2 preemptions loom's exploration of those spin paths
+//! exceeds any branch budget (re-tried with the real event-listener: both hit loom's branch
+//! limit of 10,000 within 20 s; earlier still running after 12 minutes with 200,000); with 1
+//! they finish in seconds. `unbounded_batch_boundary_at_bound_two` covers the same claim,
+//! boundary and self hand-off with one receiver at bound 2. At bound 1 they still catch planted faults: a batch that wakes only one parked
 //! receiver deadlocks `one_batch_wakes_as_many_receivers_as_messages`, and a batch pop that
 //! does not stop at `tail` crashes `unbounded_batch_across_a_block_boundary`.
 
@@ -102,9 +104,9 @@ fn one_batch_wakes_as_many_receivers_as_messages() {
 /// frees one. Whatever each batch got in (a prefix), exactly once and in its order; the rest
 /// is handed back in order.
 ///
-/// Fails if: `run_of` does not stop at the first slot whose stamp is not "free at this lap"
-/// (the `break` dropped: a batch claims a slot the other sender still owns, and two messages
-/// land in one slot).
+/// Fails if: `run_of` claims its first slot without checking the slot's stamp (`&& count > 0`
+/// on its `break`): a batch claims a slot the other sender or the receiver still owns (loom
+/// reports the conflicting cell access).
 #[test]
 fn two_batch_pushes_on_the_ring() {
     model(|| {
@@ -141,9 +143,9 @@ fn two_batch_pushes_on_the_ring() {
 /// and starting its destruction while the batch may still be writing. FIFO, exactly once, and
 /// both blocks freed (loom's `Track` in each block).
 ///
-/// Fails if: `push_some` claims past the end of the block (`count` not clamped to
-/// `BLOCK_CAP - offset`: writes land beyond the block's slots, and the receiver waits for
-/// slots nobody writes).
+/// Fails if: `push_some` clamps its claim to `BLOCK_CAP + 1 - offset` instead of
+/// `BLOCK_CAP - offset` (the claim takes the lap's spare offset as a slot: an out-of-block
+/// access, which loom reports).
 #[test]
 fn unbounded_batch_boundary_at_bound_two() {
     model(|| {

@@ -11,31 +11,28 @@ use std::time::{Duration, Instant};
 use loom::thread;
 use segmq::{Queue, RecvTimeoutError, SendTimeoutError, TryRecvError};
 
-use crate::{model, poll_once};
+use crate::{model, model_with_bound, poll_once};
 
-/// Round two of the waiter protocol: a blocked receiver is woken by the first message, a
-/// thief takes that message first, so the receiver finds nothing, listens again and must be
-/// woken by the second message.
+/// Round two of the waiter protocol: a blocked receiver is woken by the first message, the
+/// main thread takes that message back before it (a thief), so the receiver finds nothing,
+/// listens again, and must be woken by the second message. Two threads, so it runs at
+/// preemption bound 3.
 ///
-/// Fails if: `Waiter::finish` runs when a woken round finds nothing (the receiver leaves the
-/// waiter count between rounds, so the second send sees no waiter and notifies nobody:
-/// deadlock).
+/// Fails if: a round after the first parks right after listening again, without the re-check
+/// (`return None` after `renew_waiters` in `Waiter::attempt`): a send between the woken
+/// round's empty pop and its new `listen()` notifies nobody, and the receiver parks for ever.
 #[test]
 fn woken_receiver_that_finds_nothing_listens_again() {
-    model(|| {
+    model_with_bound(3, || {
         let q = Queue::unbounded();
         let receiver = {
             let q = q.clone();
             thread::spawn(move || q.recv().unwrap())
         };
-        let thief = {
-            let q = q.clone();
-            thread::spawn(move || q.try_recv().ok())
-        };
         q.send(1u32).unwrap();
+        let stolen = q.try_recv().ok();
         q.send(2).unwrap();
         let got = receiver.join().unwrap();
-        let stolen = thief.join().unwrap();
         let mut all: Vec<u32> = [Some(got), stolen].into_iter().flatten().collect();
         all.extend(std::iter::from_fn(|| q.try_recv().ok()));
         all.sort_unstable();
@@ -48,9 +45,10 @@ fn woken_receiver_that_finds_nothing_listens_again() {
 /// to two threads). Each receive makes room for one; the parked thread must be woken whenever
 /// the room is not taken by the future, so all three messages arrive.
 ///
-/// Fails if: a receive wakes a parked sender only when the count it read in its CAS is exactly
-/// 1 (`waiters(head) == 1` instead of `has_waiters(head)` in the bounded `pop`): with both
-/// counted, the blocking sender is never woken and the main thread's `recv` parks for ever.
+/// Fails if: the bounded `pop` never reports a parked sender (`wake_sender: false`): the
+/// blocking sender is never woken and the main thread's last `recv` parks for ever. (A subtler
+/// plant, waking only when exactly one sender is counted, is *not* caught: the main thread
+/// polls the future itself, and the next receive, with one sender counted, wakes the thread.)
 #[test]
 fn two_senders_parked_on_a_full_ring() {
     model(|| {
@@ -88,12 +86,12 @@ fn two_senders_parked_on_a_full_ring() {
 /// look, or the notified round), otherwise the blocked receiver is woken. Either way the one
 /// message is received exactly once and nobody is left parked.
 ///
-/// Fails if: the timed-out path returns `Timeout` without the last look *and* ignores a
-/// consumed notification (`wait_blocking` treated as "timed out" whatever it returns): the
-/// notification dies with the deadline receiver and the blocked receiver never wakes.
+/// Fails if: a deadline wait returns `Timeout` whatever `wait_blocking` said (a consumed
+/// notification ignored, no last look): the notification dies with the deadline receiver and
+/// the blocked receiver never wakes. Needs preemption bound 3 (2 threads besides main).
 #[test]
 fn recv_deadline_last_look_races_a_send() {
-    model(|| {
+    model_with_bound(3, || {
         let q = Queue::unbounded();
         let timed = {
             let q = q.clone();
@@ -120,11 +118,12 @@ fn recv_deadline_last_look_races_a_send() {
 /// `send_deadline` on a full ring racing the receive that makes room: the message is either
 /// accepted (and received) or given back; never both, never lost.
 ///
-/// Fails if: the timed-out send returns `Timeout(msg)` after its last look succeeded (the
-/// message would be both queued and given back: duplicated).
+/// Fails if: the last look's result is thrown away (`let _ = step(); break None;` in
+/// `wait_send`): a message accepted by the last look would also be handed back (the `expect`
+/// in `send_blocking` fires first). Needs preemption bound 3.
 #[test]
 fn send_deadline_last_look_races_a_receive() {
-    model(|| {
+    model_with_bound(3, || {
         let q = Queue::bounded(1);
         q.send(1u32).unwrap();
         let sender = {
