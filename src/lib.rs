@@ -44,9 +44,10 @@
 //!
 //! ## Verification
 //!
-//! Every atomic and cell goes through one shim (`src/sync.rs`) that swaps in [loom]'s under the
-//! `loom` feature, with 3-slot blocks so the models cross block boundaries:
-//! `cargo test --release --features loom --test loom` (alias: `cargo loom`).
+//! Every atomic, cell, mutex and thread goes through one shim (`src/sync.rs`) that swaps in
+//! [loom]'s under `--cfg loom` (never a cargo feature, so no build of a dependent crate is
+//! affected), with 3-slot blocks so the models cross block boundaries and the real
+//! event-listener built on loom: `cargo test --features loom` runs every model.
 //!
 //! [loom]: https://docs.rs/loom
 #![deny(missing_docs)]
