@@ -9,6 +9,9 @@ use crate::{model, poll_once};
 
 /// Two senders push 2 messages each (4 > 3 slots: one block boundary); the main thread
 /// receives all of them with blocking `recv`. Per-producer FIFO and exactly-once.
+///
+/// Fails if: a sender publishes with a `Relaxed` store of `Slot::written` (loom reports the
+/// receiver's read of the message cell racing the sender's write).
 #[test]
 fn send_recv_across_a_block_boundary() {
     model(|| {

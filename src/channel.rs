@@ -33,7 +33,8 @@ use crate::error::{
 };
 use crate::flavor::{Flavor, PopError, PushError, Side};
 use crate::sync::event::{Event, Listener};
-use crate::sync::{AtomicUsize, Backoff, Ordering};
+use crate::sync::{spin_before_park, AtomicUsize, Ordering};
+use crate::wait_strategy::SpinBudget;
 
 /// The shared state behind every handle of one queue.
 pub(crate) struct Channel<T> {
@@ -46,6 +47,8 @@ pub(crate) struct Channel<T> {
     pub(crate) senders: AtomicUsize,
     /// Live `Receiver` handles (`crate::handles`); unused by `Queue`.
     pub(crate) receivers: AtomicUsize,
+    /// How blocking calls wait (`crate::wait_strategy`).
+    pub(crate) wait: SpinBudget,
 }
 
 impl<T> Channel<T> {
@@ -56,6 +59,7 @@ impl<T> Channel<T> {
             send_ops: Event::new(),
             senders: AtomicUsize::new(0),
             receivers: AtomicUsize::new(0),
+            wait: SpinBudget::new(),
         }
     }
 
@@ -229,13 +233,10 @@ impl<T> Channel<T> {
         if let Some(done) = step() {
             return done.map_err(RecvTimeoutError::from);
         }
-        // A message is often only a few hundred nanoseconds away: spin briefly before parking.
-        let backoff = Backoff::new();
-        while !backoff.is_completed() {
-            backoff.snooze();
-            if let Some(done) = step() {
-                return done.map_err(RecvTimeoutError::from);
-            }
+        // A message is often only a few hundred nanoseconds away: spin briefly before parking
+        // (PAUSE only, bounded in time: `sync::spin_before_park`).
+        if let Some(done) = spin_before_park(self.wait.budget(), deadline, &mut step) {
+            return done.map_err(RecvTimeoutError::from);
         }
         let mut waiter = Waiter::new();
         let result = loop {
@@ -369,12 +370,8 @@ impl<T> Channel<T> {
             return Some(done);
         }
         // Room is often only a receive away: spin briefly before parking (as `wait_recv`).
-        let backoff = Backoff::new();
-        while !backoff.is_completed() {
-            backoff.snooze();
-            if let Some(done) = step() {
-                return Some(done);
-            }
+        if let Some(done) = spin_before_park(self.wait.budget(), deadline, &mut step) {
+            return Some(done);
         }
         let mut waiter = Waiter::new();
         let result = loop {

@@ -234,6 +234,24 @@ impl<T> Sender<T> {
         self.chan.flavor.is_empty()
     }
 
+    /// How blocking calls on this channel wait for their counterpart (shared by every handle):
+    /// spin up to [`WaitStrategy::DEFAULT_SPIN`], then park, by default. See [`WaitStrategy`].
+    ///
+    /// ```
+    /// use segmq::WaitStrategy;
+    /// let (q, _rx) = segmq::unbounded::<u8>();
+    /// q.set_wait_strategy(WaitStrategy::BusySpin);
+    /// assert_eq!(q.wait_strategy(), WaitStrategy::BusySpin);
+    /// ```
+    pub fn set_wait_strategy(&self, strategy: crate::WaitStrategy) {
+        self.chan.wait.set(strategy);
+    }
+
+    /// The current [`WaitStrategy`](crate::WaitStrategy) of this channel.
+    pub fn wait_strategy(&self) -> crate::WaitStrategy {
+        self.chan.wait.get()
+    }
+
     /// The capacity of a bounded channel, `None` for an unbounded one.
     ///
     /// ```
@@ -511,6 +529,24 @@ impl<T> Receiver<T> {
     /// ```
     pub fn is_empty(&self) -> bool {
         self.chan.flavor.is_empty()
+    }
+
+    /// How blocking calls on this channel wait for their counterpart (shared by every handle):
+    /// spin up to [`WaitStrategy::DEFAULT_SPIN`], then park, by default. See [`WaitStrategy`].
+    ///
+    /// ```
+    /// use segmq::WaitStrategy;
+    /// let (_tx, q) = segmq::unbounded::<u8>();
+    /// q.set_wait_strategy(WaitStrategy::BusySpin);
+    /// assert_eq!(q.wait_strategy(), WaitStrategy::BusySpin);
+    /// ```
+    pub fn set_wait_strategy(&self, strategy: crate::WaitStrategy) {
+        self.chan.wait.set(strategy);
+    }
+
+    /// The current [`WaitStrategy`](crate::WaitStrategy) of this channel.
+    pub fn wait_strategy(&self) -> crate::WaitStrategy {
+        self.chan.wait.get()
     }
 
     /// The capacity of a bounded channel, `None` for an unbounded one.

@@ -62,6 +62,7 @@ mod queue;
 mod recv;
 pub(crate) mod send;
 mod sync;
+mod wait_strategy;
 
 pub use error::{
     RecvError, RecvTimeoutError, SendBatchError, SendError, SendTimeoutError, TryRecvError,
@@ -77,6 +78,7 @@ pub use mq::{
 pub use queue::Queue;
 pub use recv::{Iter, Recv, RecvBatch, RecvStream, TryIter};
 pub use send::Send;
+pub use wait_strategy::WaitStrategy;
 
 /// The README's examples run as doc tests, so they cannot drift from the API.
 #[cfg(doctest)]

@@ -417,6 +417,24 @@ impl<T> Queue<T> {
         self.chan.flavor.is_empty()
     }
 
+    /// How blocking calls on this queue wait for their counterpart (shared by every handle):
+    /// spin up to [`WaitStrategy::DEFAULT_SPIN`], then park, by default. See [`WaitStrategy`].
+    ///
+    /// ```
+    /// use segmq::WaitStrategy;
+    /// let q = segmq::Queue::<u8>::unbounded();
+    /// q.set_wait_strategy(WaitStrategy::BusySpin);
+    /// assert_eq!(q.wait_strategy(), WaitStrategy::BusySpin);
+    /// ```
+    pub fn set_wait_strategy(&self, strategy: crate::WaitStrategy) {
+        self.chan.wait.set(strategy);
+    }
+
+    /// The current [`WaitStrategy`](crate::WaitStrategy) of this queue.
+    pub fn wait_strategy(&self) -> crate::WaitStrategy {
+        self.chan.wait.get()
+    }
+
     /// The capacity of a bounded queue, `None` for an unbounded one.
     ///
     /// ```

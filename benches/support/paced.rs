@@ -56,14 +56,14 @@ pub fn paced_latency<C: Chan>(n: u64, placement: Placement) -> Paced {
 
 /// How segmq's receiver waits in the latency row.
 ///
-/// HOOK for an opt-in wait strategy: segmq's public API has one strategy today (the default:
-/// a short spin, then park). When segmq gains an opt-in one (busy spin, spin for a duration,
-/// then park, as disruptor-rs offers), add a variant here, build the queue with it in
-/// [`SegmqWait::queue`], and add one line to the latency cells of `examples/compare`.
+/// The segmq wait strategies in the latency row (`segmq::WaitStrategy`): one variant each, and
+/// one line in the latency cells of `examples/compare`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SegmqWait {
     /// What `Queue::unbounded()` / `Queue::bounded(n)` do out of the box.
     Default,
+    /// `WaitStrategy::BusySpin` (opt-in): never parks.
+    BusySpin,
 }
 
 impl SegmqWait {
@@ -71,15 +71,21 @@ impl SegmqWait {
     pub fn name(self) -> &'static str {
         match self {
             SegmqWait::Default => "default (spin, then park)",
+            SegmqWait::BusySpin => "opt-in busy spin",
         }
     }
 
     /// A queue whose receivers wait this way: bounded(`BOUNDED_CAP`) or unbounded.
     pub fn queue(self, bounded: bool) -> segmq::Queue<Msg> {
-        match (self, bounded) {
-            (SegmqWait::Default, false) => segmq::Queue::unbounded(),
-            (SegmqWait::Default, true) => segmq::Queue::bounded(BOUNDED_CAP),
+        let q = if bounded {
+            segmq::Queue::bounded(BOUNDED_CAP)
+        } else {
+            segmq::Queue::unbounded()
+        };
+        if self == SegmqWait::BusySpin {
+            q.set_wait_strategy(segmq::WaitStrategy::BusySpin);
         }
+        q
     }
 }
 

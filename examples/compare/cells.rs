@@ -251,6 +251,7 @@ fn paced_sample(p: Paced) -> Sample {
 pub fn segmq_wait_column(wait: SegmqWait) -> &'static str {
     match wait {
         SegmqWait::Default => "segmq (default wait)",
+        SegmqWait::BusySpin => "segmq (busy spin)",
     }
 }
 
@@ -260,6 +261,8 @@ fn latency_cells(cells: &mut Vec<Cell>) {
         // The segmq wait strategies: one line per strategy (see `SegmqWait`).
         segmq_wait_column(SegmqWait::Default) =>
             |s| paced_sample(segmq_paced(SegmqWait::Default, false, s.paced_n, Placement::Pinned)),
+        segmq_wait_column(SegmqWait::BusySpin) =>
+            |s| paced_sample(segmq_paced(SegmqWait::BusySpin, false, s.paced_n, Placement::Pinned)),
         CB => |s| paced_sample(paced_latency::<CbUnbounded>(s.paced_n, Placement::Pinned)),
         KANAL => |s| paced_sample(paced_latency::<Kanal>(s.paced_n, Placement::Pinned)),
         DISRUPTOR => |s| paced_sample(disruptor_paced(s.paced_n, Placement::Pinned)));

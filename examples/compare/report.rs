@@ -324,6 +324,7 @@ fn waits_by(column: &str) -> &'static str {
     match column {
         col::DISRUPTOR => "busy poll (`EventPoller`, BusySpin ring)",
         c if c == segmq_wait_column(SegmqWait::Default) => SegmqWait::Default.name(),
+        c if c == segmq_wait_column(SegmqWait::BusySpin) => SegmqWait::BusySpin.name(),
         _ => "blocking `recv`",
     }
 }

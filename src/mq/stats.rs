@@ -118,13 +118,16 @@ impl WorkerStats {
     /// Adds one to a counter this worker owns.
     #[inline]
     pub(crate) fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Relaxed);
+        // A load and a store, not `fetch_add`: this worker is the only writer (struct docs), so
+        // no increment can be lost, and the store needs no locked instruction on the
+        // per-message path. Relaxed: readers (`snapshot`) only want a recent value.
+        counter.store(counter.load(Relaxed) + 1, Relaxed);
     }
 
     #[inline]
     pub(crate) fn record_latency(&self, d: Duration) {
         let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.latency[bucket(ns)].fetch_add(1, Relaxed);
+        Self::bump(&self.latency[bucket(ns)]);
     }
 }
 
