@@ -76,7 +76,7 @@ impl<T> Bounded<T> {
             cap > 0,
             "segmq: a bounded queue needs a capacity of at least 1"
         );
-        assert!(cap <= 1 << 40, "segmq: bounded capacity too large");
+        assert!(cap as u64 <= 1 << 40, "segmq: bounded capacity too large");
         let cap = cap as u64;
         let one_lap = (cap + 1).next_power_of_two();
         let slots = (0..cap)
