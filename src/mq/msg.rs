@@ -127,6 +127,15 @@ impl<T> Envelope<T> {
         }
     }
 
+    /// A message recovered from or just written to a durable queue's log, under its log ID.
+    #[cfg(feature = "durable")]
+    pub(crate) fn logged(id: u64, data: T) -> Self {
+        Self {
+            id: Some(id),
+            ..Self::fresh(data)
+        }
+    }
+
     /// The message, given the sequence number its pop returned.
     pub(crate) fn into_msg(self, seq: u64, queue: &Arc<str>) -> Msg<T> {
         Msg {

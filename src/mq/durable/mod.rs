@@ -389,13 +389,7 @@ impl<T> Durable<T> {
             Ok(None) => return Err(PublishError::Closed(data)),
             Err(e) => return Err(PublishError::Storage(data, e)),
         };
-        let env = Envelope {
-            id: Some(id),
-            attempt: 1,
-            enqueued_at: Instant::now(),
-            not_before: None,
-            data,
-        };
+        let env = Envelope::logged(id, data);
         match queue.chan.try_send(env) {
             Ok(_) => Ok(id),
             Err(TrySendError::Closed(env) | TrySendError::Full(env)) => {
@@ -454,13 +448,7 @@ impl<T> Durable<T> {
         let mut items = items.into_iter();
         for id in ids.clone() {
             let Some(data) = items.next() else { break };
-            let env = Envelope {
-                id: Some(id),
-                attempt: 1,
-                enqueued_at: Instant::now(),
-                not_before: None,
-                data,
-            };
+            let env = Envelope::logged(id, data);
             if let Err(TrySendError::Closed(env) | TrySendError::Full(env)) =
                 queue.chan.try_send(env)
             {
