@@ -92,7 +92,8 @@ pub(crate) fn check_name(name: &str) -> Result<(), MqError> {
 
 /// Everything the publishers and workers of one queue share.
 pub(crate) struct QueueCore<T> {
-    pub(crate) name: Arc<str>,
+    /// Interned (`names.rs`): messages carry it without reference counting.
+    pub(crate) name: &'static str,
     pub(crate) queue: Queue<Envelope<T>>,
     pub(crate) concurrency: usize,
     policy: RetryPolicy,
@@ -130,7 +131,7 @@ impl<T: Send + 'static> QueueCore<T> {
             return Err(MqError::InvalidConcurrency(name.to_owned()));
         }
         Ok(Self {
-            name: name.into(),
+            name: super::names::intern(name),
             queue: make_queue(name, capacity)?,
             concurrency,
             policy,
@@ -272,12 +273,12 @@ impl<T: Send + 'static> QueueCore<T> {
         let mut moved = 0;
         while let Ok((seq, env)) = self.queue.chan.try_recv() {
             self.stats.drained.fetch_add(1, Relaxed);
-            self.put_left(env.into_msg(seq, &self.name));
+            self.put_left(env.into_msg(seq, self.name));
             moved += 1;
         }
         while let Some(env) = self.take_parked() {
             self.stats.drained.fetch_add(1, Relaxed);
-            self.put_left(env.into_msg(0, &self.name));
+            self.put_left(env.into_msg(0, self.name));
             moved += 1;
         }
         moved
@@ -299,12 +300,12 @@ impl<T: Send + 'static> QueueCore<T> {
     ) -> Option<(Msg<T>, Option<Instant>)> {
         WorkerStats::bump(&w.popped);
         let not_before = env.not_before;
-        let msg = env.into_msg(seq, &self.name);
+        let msg = env.into_msg(seq, self.name);
         if self.past_deadline() {
             self.abandon(w, msg);
             return None;
         }
-        if msg.attempt == 1 {
+        if msg.attempt == 1 && w.samples_latency() {
             w.record_latency(msg.enqueued_at.elapsed());
         }
         Some((msg, not_before))
@@ -473,12 +474,12 @@ impl<T: Send + 'static> Pending for Retry<T> {
                 None
             }
             Err(TrySendError::Full(env)) => {
-                let msg = env.into_msg(0, &core.name);
+                let msg = env.into_msg(0, core.name);
                 Some(Box::new(Retry { core, msg }))
             }
             Err(TrySendError::Closed(env)) => {
                 // Cannot happen (queues close only after the timer is flushed), but never lose it.
-                core.requeue_to_left(env.into_msg(0, &core.name));
+                core.requeue_to_left(env.into_msg(0, core.name));
                 None
             }
         }

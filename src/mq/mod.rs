@@ -65,6 +65,7 @@ pub mod durable;
 mod error;
 mod live;
 mod msg;
+mod names;
 mod options;
 mod publisher;
 mod registry;

@@ -29,7 +29,6 @@
 //! cost.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// A message as a handler sees it: its ID, its data, and where it is in its life.
@@ -58,7 +57,7 @@ pub struct Msg<T> {
     /// The payload.
     pub data: T,
     pub(crate) attempt: u32,
-    pub(crate) queue: Arc<str>,
+    pub(crate) queue: &'static str,
     pub(crate) enqueued_at: Instant,
 }
 
@@ -70,7 +69,7 @@ impl<T> Msg<T> {
 
     /// Name of the queue the message was published to.
     pub fn queue(&self) -> &str {
-        &self.queue
+        self.queue
     }
 
     /// When the message was first published.
@@ -137,12 +136,12 @@ impl<T> Envelope<T> {
     }
 
     /// The message, given the sequence number its pop returned.
-    pub(crate) fn into_msg(self, seq: u64, queue: &Arc<str>) -> Msg<T> {
+    pub(crate) fn into_msg(self, seq: u64, queue: &'static str) -> Msg<T> {
         Msg {
             id: self.id.unwrap_or(seq),
             data: self.data,
             attempt: self.attempt,
-            queue: queue.clone(),
+            queue,
             enqueued_at: self.enqueued_at,
         }
     }

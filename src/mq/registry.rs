@@ -302,6 +302,9 @@ impl Mq {
     /// be spawned (the queue is then registered with the workers that did start; `stop`
     /// still accounts for every message).
     ///
+    /// Queue names are configuration: each distinct name is kept once for the life of the
+    /// process (so that messages carry it without reference counting), a few bytes each.
+    ///
     /// ```
     /// use segmq::{Mq, MqError, Msg};
     /// let mq = Mq::new();
@@ -399,7 +402,7 @@ impl Mq {
             spawn,
         });
         let mut map = Map::clone(&self.map.load());
-        map.insert(publisher.core.name.clone(), entry.clone());
+        map.insert(publisher.core.name.into(), entry.clone());
         self.map.store(Arc::new(map));
         reg.queues.push(entry.clone());
         // stop.rs, invariant 2: started here only if `start` already ran.
