@@ -341,7 +341,7 @@ impl<T: Send + 'static> QueueCore<T> {
                 }
                 WorkerStats::bump(&w.ok);
                 WorkerStats::bump(&w.finished);
-                drop_quietly(msg, &self.name, "a handled message");
+                drop_quietly(msg, self.name, "a handled message");
                 return Next::Done;
             }
             Decision::DeadLetter { failure } => (failure, None),
@@ -361,7 +361,7 @@ impl<T: Send + 'static> QueueCore<T> {
             queue = %self.name, worker, msg_id = msg.id, attempt = msg.attempt,
             "mq: handler failed: {}", failure.describe()
         );
-        drop_failure(failure, &self.name);
+        drop_failure(failure, self.name);
         let after = match retry_after {
             Some(after) => after,
             None => {
@@ -409,7 +409,7 @@ impl<T: Send + 'static> QueueCore<T> {
                     queue = %self.name, msg_id = id, attempts = msg.attempt,
                     "mq: message dead-lettered (no dead-letter handler)"
                 );
-                drop_quietly(msg, &self.name, "a dead-lettered message");
+                drop_quietly(msg, self.name, "a dead-lettered message");
             }
             Some(handler) => {
                 if let Err(p) = user_code::call_quietly(|| handler(msg)) {

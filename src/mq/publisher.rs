@@ -160,7 +160,7 @@ impl<T: Send + 'static> Publisher<T> {
     /// assert_eq!(p.queue(), "name");
     /// ```
     pub fn queue(&self) -> &str {
-        &self.core.name
+        self.core.name
     }
 
     /// The queue's counters (same as [`Mq::stats`](crate::Mq::stats)).

@@ -60,7 +60,7 @@ impl<T: Send + 'static> ErasedQueue for Registered<T> {
         type_name::<T>()
     }
     fn name(&self) -> &str {
-        &self.publisher.core.name
+        self.publisher.core.name
     }
     fn start(&self) -> Result<(), MqError> {
         (self.spawn)(&self.publisher.core)
@@ -93,7 +93,7 @@ impl<T: Send + 'static> ErasedQueue for Registered<T> {
         let core = &self.publisher.core;
         let lost = core.stats.lost.load(std::sync::atomic::Ordering::Relaxed);
         queue_report(
-            &core.name,
+            core.name,
             &core.snapshot(),
             lost,
             core.own_workers(),
