@@ -234,7 +234,7 @@ impl<T> Channel<T> {
             return done.map_err(RecvTimeoutError::from);
         }
         // A message is often only a few hundred nanoseconds away: spin briefly before parking
-        // (PAUSE only, bounded in time: `sync::spin_before_park`).
+        // (hints, then yields, bounded by the queue's `WaitStrategy`: `sync::spin_before_park`).
         if let Some(done) = spin_before_park(self.wait.budget(), deadline, &mut step) {
             return done.map_err(RecvTimeoutError::from);
         }

@@ -78,8 +78,8 @@ pub(crate) const BLOCK_CAP: u64 = LAP - 1;
 /// `head` flag: the head block is not the last block.
 const NOT_LAST: u64 = 1;
 
-const READ: u32 = 2;
-const DESTROY: u32 = 4;
+const READ: u32 = 1;
+const DESTROY: u32 = 2;
 
 /// One message cell.
 struct Slot<T> {
