@@ -87,3 +87,62 @@ fn blocked_sender_released_by_the_last_receiver() {
         assert_eq!(drops.load(Ordering::SeqCst), 2);
     });
 }
+
+/// A message that counts its drops and may panic in `Drop`.
+struct PanicsOnDrop {
+    drops: std::sync::Arc<AtomicUsize>,
+    panics: bool,
+}
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+        if self.panics {
+            panic!("message Drop panics");
+        }
+    }
+}
+
+/// The last `Receiver` is dropped while a sender is mid-send, and one queued message panics in
+/// its `Drop`: the discard still drops every other message at once (across a block boundary:
+/// blocks hold 3 slots under loom), frees every block (loom's leak check) and the sender's
+/// message is dropped exactly once by whichever side owns it.
+///
+/// Fails if the discard loop simply unwinds (the pre-fix `while let Ok(m) = pop() { drop(m) }`
+/// in `Channel::discard_all`): the messages after the panicking one stay queued while `tx` lives.
+#[test]
+fn last_receiver_discard_survives_a_panicking_drop() {
+    model(|| {
+        let drops = std::sync::Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = segmq::unbounded();
+        for i in 0..4 {
+            let m = PanicsOnDrop {
+                drops: drops.clone(),
+                panics: i == 1,
+            };
+            assert!(tx.send(m).is_ok());
+        }
+        let sender = {
+            let drops = drops.clone();
+            thread::spawn(move || {
+                let m = PanicsOnDrop {
+                    drops,
+                    panics: false,
+                };
+                let accepted = tx.send(m).is_ok();
+                (tx, accepted)
+            })
+        };
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(rx)));
+        assert!(unwound.is_err());
+        let (tx, _accepted) = sender.join().unwrap();
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            5,
+            "every message dropped, now"
+        );
+        assert!(tx.is_empty());
+        drop(tx);
+        assert_eq!(drops.load(Ordering::SeqCst), 5);
+    });
+}

@@ -171,11 +171,12 @@ impl<T> Channel<T> {
     /// Closes the queue and drops every message in it now (the last receiver is gone: nobody
     /// will take them). A sender that claimed a slot before the close finishes its write and
     /// `pop` waits for it, so the drain ends with an empty queue.
+    ///
+    /// A message whose `Drop` panics does not stop the drain: the rest are still dropped while
+    /// the panic unwinds (see `crate::drop_all`).
     pub(crate) fn discard_all(&self) {
         self.close();
-        while let Ok(popped) = self.flavor.pop() {
-            drop(popped);
-        }
+        crate::drop_all::drop_all(|| self.flavor.pop().ok());
     }
 
     /// Counts one more handle in `count`.

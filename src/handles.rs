@@ -7,7 +7,9 @@
 //! last `Sender` is dropped (receivers drain what was sent, then see "closed"), and when the
 //! last `Receiver` is dropped, which also drops every queued message at once (nobody can take
 //! them any more, so their memory is given back now, not when the senders go) and makes every
-//! later send fail with its message given back. A `Sender` only has the sending half of the
+//! later send fail with its message given back. If a message's `Drop` panics during that
+//! discard, the other messages are still dropped before the panic goes on (as `Vec` does; a
+//! second panicking `Drop` then aborts the process, as it does for `Vec`). A `Sender` only has the sending half of the
 //! [`Queue`](crate::Queue) API, a `Receiver` only the receiving half, and `Receiver` is itself a
 //! [`Stream`].
 //!
@@ -322,7 +324,8 @@ impl<T> fmt::Debug for Sender<T> {
 
 /// The receiving half of a channel made by [`unbounded`] or [`bounded`]. Cloning makes another
 /// receiver (each message goes to one of them); when the last one is dropped, the queue closes
-/// and its messages are dropped at once.
+/// and its messages are dropped at once (all of them, even when one's `Drop` panics: see the
+/// [module docs](self)).
 ///
 /// It is also a [`Stream`] of messages that ends once the queue is closed and drained.
 ///

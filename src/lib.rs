@@ -54,6 +54,7 @@
 #![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod channel;
+mod drop_all;
 mod error;
 mod flavor;
 mod handles;

@@ -19,7 +19,8 @@ use crate::sync::Arc;
 ///   and gives the message back.
 /// * Receiving takes messages in FIFO order (per producer; across producers, in the order their
 ///   sends claimed a slot). Each accepted message is received exactly once, or dropped exactly
-///   once when the last handle is dropped.
+///   once when the last handle is dropped (a panicking message `Drop` does not stop the others
+///   from being dropped and their memory freed; a second one aborts, as for `Vec`).
 /// * Receivers may block ([`recv`](Queue::recv), [`recv_timeout`](Queue::recv_timeout)) or await
 ///   ([`recv_async`](Queue::recv_async), [`stream`](Queue::stream)) on the same queue at once.
 ///

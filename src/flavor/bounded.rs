@@ -483,16 +483,21 @@ impl<T> Bounded<T> {
 
 impl<T> Drop for Bounded<T> {
     fn drop(&mut self) {
-        let head = index(self.head.load(Ordering::Relaxed));
-        let len = self.len() as u64;
-        let mut pos = head;
-        for _ in 0..len {
+        let mut pos = index(self.head.load(Ordering::Relaxed));
+        let mut left = self.len() as u64;
+        // A panicking message `Drop` does not stop the rest (see `crate::drop_all`).
+        crate::drop_all::drop_all(|| {
+            if left == 0 {
+                return None;
+            }
             let slot = self.slot(pos);
-            // SAFETY: with `&mut self`, the `len` slots from `head` hold written, unread
-            // messages (invariant 1), each dropped once here.
-            slot.msg.with_mut(|p| unsafe { (*p).assume_init_drop() });
             pos = self.next(pos);
-        }
+            left -= 1;
+            // SAFETY: with `&mut self`, the `len` slots from `head` hold written, unread
+            // messages (invariant 1); `left` has counted this one off before anything can
+            // panic, so each is read out once.
+            Some(slot.msg.with(|p| unsafe { (*p).assume_init_read() }))
+        });
     }
 }
 

@@ -712,26 +712,34 @@ impl<T> Drop for Unbounded<T> {
         let tail = index(self.tail.index.load(Ordering::Relaxed));
         let mut block = self.head.block.load(Ordering::Relaxed);
 
-        // SAFETY: with exclusive access, every slot in [head, tail) is written and unread
-        // (invariant 1; a sender finishes its write before `push` returns), and the blocks
-        // from the head block on are alive and linked.
-        unsafe {
-            while head != tail {
-                let offset = head % LAP;
+        // Moves the messages out one by one, freeing each block once it is passed and the last
+        // one at the end, so a panicking message `Drop` leaks neither the rest nor the blocks.
+        crate::drop_all::drop_all(|| loop {
+            if head == tail {
+                if !block.is_null() {
+                    // SAFETY: `block` is the last live block; set to null so it is freed once.
+                    unsafe { Block::free(block) };
+                    block = ptr::null_mut();
+                }
+                return None;
+            }
+            let offset = head % LAP;
+            head = (head + 1) & INDEX_MASK;
+            // SAFETY: with exclusive access, every slot in [head, tail) is written and unread
+            // (invariant 1; a sender finishes its write before `push` returns), and the blocks
+            // from the head block on are alive and linked. `head` has moved past this slot (or
+            // block end) before anything can panic, so each message is read out once and each
+            // block freed once.
+            unsafe {
                 if offset < BLOCK_CAP {
                     let slot = (*block).slots.get_unchecked(offset as usize);
-                    slot.msg.with_mut(|p| (*p).assume_init_drop());
-                } else {
-                    let next = (*block).next.load(Ordering::Relaxed);
-                    Block::free(block);
-                    block = next;
+                    return Some(slot.msg.with(|p| (*p).assume_init_read()));
                 }
-                head = (head + 1) & INDEX_MASK;
-            }
-            if !block.is_null() {
+                let next = (*block).next.load(Ordering::Relaxed);
                 Block::free(block);
+                block = next;
             }
-        }
+        });
     }
 }
 
