@@ -146,6 +146,10 @@ fn block_reclaimed_while_a_receiver_is_still_on_it() {
 
 /// An async receiver registers, is notified by a send, and is dropped without being polled
 /// again: the notification must pass to the blocked receiver (no close to rescue it).
+///
+/// Fails if: `Waiter::finish` discards a wake-up its listener holds without passing it on
+/// (`wake(event, flavor, side, 1)` removed): the send took the future out of the count when it
+/// woke it, so the blocked receiver, still counted, parks for ever with the message queued.
 #[test]
 fn async_receiver_dropped_after_notification_passes_it_on() {
     model(|| {

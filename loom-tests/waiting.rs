@@ -19,8 +19,9 @@ use crate::{model, model_with_bound, poll_once};
 /// preemption bound 3.
 ///
 /// Fails if: a round after the first parks right after listening again, without the re-check
-/// (`return None` after `renew_waiters` in `Waiter::attempt`): a send between the woken
-/// round's empty pop and its new `listen()` notifies nobody, and the receiver parks for ever.
+/// (`return None` right after `join_waiters` in `Waiter::attempt`, in rounds after the first):
+/// a send between the woken round's empty pop and its new `listen()` notifies nobody, and the
+/// receiver parks for ever.
 #[test]
 fn woken_receiver_that_finds_nothing_listens_again() {
     model_with_bound(3, || {

@@ -13,14 +13,25 @@
 //!    woken, go to 1.
 //!
 //! The counterpart notifies only when the waiter count it read in its own CAS is non-zero (see
-//! `flavor/mod.rs` for why that loses no wake-up), with `notify_one_more`, so that `n` messages
-//! wake `n` distinct receivers. Closing notifies everyone.
+//! `flavor/mod.rs` for why that loses no wake-up), with `notify_more`, so that `n` messages
+//! wake `n` distinct receivers.
 //!
+//! # Waking
+//!
+//! The claim CAS that finds waiters counted takes the ones it will wake out of the count
+//! (`flavor/mod.rs`, "Waking takes the woken out of the count"); the waiting layer then
+//! notifies that many. A woken waiter is not counted, so the sends that follow while it is on
+//! its way skip the notification (one lock per wait, not one per message), and a woken waiter
+//! that finds nothing joins the count again in its next round. A waiter that ends holding a
+//! wake-up it did not use passes it on (`Waiter::finish`). Closing notifies everyone and takes
+//! nobody out (the count may stay too high after a close, which only costs spare
+//! notifications).
+
 //! # Cancel safety
 //!
 //! A waiter holds no message and no slot while it waits: only a listener and its place in the
-//! waiter count. Dropping it (a dropped future, a timed-out blocking call) drops the listener,
-//! which passes on a notification it received but did not use, and then leaves the waiter count.
+//! waiter count. Ending it (a dropped future, a timed-out blocking call) passes on a
+//! notification its listener received but did not use, or else leaves the waiter count.
 //! So a dropped `recv_async` future never loses a message nor strands a wake-up.
 
 use std::future::Future;
@@ -70,7 +81,7 @@ impl<T> Channel<T> {
         match self.flavor.push(msg) {
             Ok(pushed) => {
                 if pushed.wake_receiver {
-                    self.recv_ops.notify_one_more();
+                    self.wake(Side::Recv, 1);
                 }
                 Ok(pushed.seq)
             }
@@ -86,7 +97,7 @@ impl<T> Channel<T> {
         match self.flavor.pop() {
             Ok(popped) => {
                 if popped.wake_sender {
-                    self.send_ops.notify_one_more();
+                    self.wake(Side::Send, 1);
                 }
                 Ok((popped.seq, popped.value))
             }
@@ -105,6 +116,21 @@ impl<T> Channel<T> {
         closed_now
     }
 
+    /// The event the waiters of `side` listen on.
+    #[inline]
+    fn event(&self, side: Side) -> &Event {
+        match side {
+            Side::Recv => &self.recv_ops,
+            Side::Send => &self.send_ops,
+        }
+    }
+
+    /// Wakes `n` waiters of `side` whose claim CAS took them out of the count (see "Waking").
+    #[cold]
+    fn wake(&self, side: Side, n: usize) {
+        self.event(side).notify_more(n);
+    }
+
     /// Pushes all of `src` without waiting, a run of slots per claim; stops on full or closed
     /// with the rest still in `src`. Wakes as many parked receivers as messages went in (at
     /// most as many as are parked).
@@ -115,7 +141,7 @@ impl<T> Channel<T> {
         while src.len() > 0 {
             let pushed = self.flavor.push_some(src)?;
             if pushed.wake_receivers > 0 {
-                self.recv_ops.notify_more(pushed.wake_receivers);
+                self.wake(Side::Recv, pushed.wake_receivers);
             }
         }
         Ok(())
@@ -157,7 +183,7 @@ impl<T> Channel<T> {
                 Ok(popped) => {
                     taken += popped.count;
                     if popped.wake_senders > 0 {
-                        self.send_ops.notify_more(popped.wake_senders);
+                        self.wake(Side::Send, popped.wake_senders);
                     }
                 }
                 Err(_) if taken > 0 => break,
@@ -253,7 +279,7 @@ impl<T> Channel<T> {
                 };
             }
         };
-        waiter.finish(&self.flavor, Side::Recv);
+        waiter.finish(&self.recv_ops, &self.flavor, Side::Recv);
         result
     }
 
@@ -309,7 +335,7 @@ impl<T> Channel<T> {
         loop {
             if let Some(done) = waiter.attempt(&self.recv_ops, &self.flavor, Side::Recv, &mut step)
             {
-                waiter.finish(&self.flavor, Side::Recv);
+                waiter.finish(&self.recv_ops, &self.flavor, Side::Recv);
                 return Poll::Ready(done);
             }
             if waiter.poll_listener(cx).is_pending() {
@@ -384,7 +410,7 @@ impl<T> Channel<T> {
                 break step();
             }
         };
-        waiter.finish(&self.flavor, Side::Send);
+        waiter.finish(&self.send_ops, &self.flavor, Side::Send);
         result
     }
 
@@ -399,7 +425,7 @@ impl<T> Channel<T> {
             if let Some(done) = waiter.attempt(&self.send_ops, &self.flavor, Side::Send, || {
                 self.send_step(slot)
             }) {
-                waiter.finish(&self.flavor, Side::Send);
+                waiter.finish(&self.send_ops, &self.flavor, Side::Send);
                 return Poll::Ready(done);
             }
             if waiter.poll_listener(cx).is_pending() {
@@ -410,12 +436,12 @@ impl<T> Channel<T> {
 
     /// Leaves the send waiter count if `waiter` joined it (for `Drop` of send futures).
     pub(crate) fn cancel_send(&self, waiter: &mut Waiter) {
-        waiter.finish(&self.flavor, Side::Send);
+        waiter.finish(&self.send_ops, &self.flavor, Side::Send);
     }
 
     /// Leaves the receive waiter count if `waiter` joined it (for `Drop` of futures/streams).
     pub(crate) fn cancel_recv(&self, waiter: &mut Waiter) {
-        waiter.finish(&self.flavor, Side::Recv);
+        waiter.finish(&self.recv_ops, &self.flavor, Side::Recv);
     }
 }
 
@@ -432,7 +458,8 @@ fn finished_recv<R>(result: Result<R, TryRecvError>) -> Option<Result<R, RecvErr
 #[derive(Debug, Default)]
 pub(crate) struct Waiter {
     listener: Option<Listener>,
-    registered: bool,
+    /// In the waiter count: joined in this round and not woken since (the waker took it out).
+    counted: bool,
 }
 
 impl Waiter {
@@ -456,15 +483,14 @@ impl Waiter {
             if self.listener.is_some() {
                 return None;
             }
-            // Listen first, then an RMW on the waiter word, then the re-check (`op` above): a
-            // counterpart that sees the count finds the listener registered (flavor/mod.rs,
-            // "Waiter counts"). The first round joins the count; later rounds renew it.
+            // Listen first, then join the count (an RMW on the waiter word), then the re-check
+            // (`op` above): a counterpart that sees the count finds the listener registered
+            // (flavor/mod.rs, "Waiter counts"). Every round joins: a woken waiter was taken out
+            // of the count by whoever woke it.
             self.listener = Some(event.listen());
-            if self.registered {
-                flavor.renew_waiters(side);
-            } else {
+            if !self.counted {
                 flavor.join_waiters(side);
-                self.registered = true;
+                self.counted = true;
             }
         }
     }
@@ -475,13 +501,18 @@ impl Waiter {
             .listener
             .take()
             .expect("attempt() registered a listener");
-        match deadline {
+        let woken = match deadline {
             None => {
                 listener.wait();
                 true
             }
             Some(deadline) => listener.wait_deadline(deadline),
+        };
+        if woken {
+            // The notifier took us out of the count.
+            self.counted = false;
         }
+        woken
     }
 
     /// Polls the registered listener; on `Ready` the listener is used up.
@@ -493,16 +524,28 @@ impl Waiter {
         let poll = Pin::new(listener).poll(cx);
         if poll.is_ready() {
             self.listener = None;
+            // The notifier took us out of the count.
+            self.counted = false;
         }
         poll
     }
 
-    /// Ends the operation: drops the listener (passing on an unused notification), then leaves
-    /// the waiter count if it joined it.
-    fn finish<T>(&mut self, flavor: &Flavor<T>, side: Side) {
-        self.listener = None;
-        if std::mem::take(&mut self.registered) {
-            flavor.leave_waiters(side);
+    /// Ends the operation (done, cancelled or timed out). A wake-up that reached the listener
+    /// but was not used goes to another waiter (the notifier already took this one out of the
+    /// count); otherwise the operation leaves the count if it is in it.
+    fn finish<T>(&mut self, event: &Event, flavor: &Flavor<T>, side: Side) {
+        if let Some(listener) = self.listener.take() {
+            if listener.discard() {
+                // Woken, so already out of the count (the waker's claim took us out). Pass the
+                // wake-up on, and take the waiter it reaches out of the count in turn.
+                self.counted = false;
+                if event.notify_more(1) > 0 {
+                    flavor.release_waiters(side, 1);
+                }
+            }
+        }
+        if std::mem::take(&mut self.counted) {
+            flavor.release_waiters(side, 1);
         }
     }
 }

@@ -171,15 +171,15 @@ mod imp {
         None
     }
 
-    /// The deadline passes at once (loom has no clock): a notification that already arrived is
-    /// consumed and reported (`true`), as `wait_deadline` reports a notification that raced the
-    /// timer; otherwise the listener is dropped and the wait timed out (`false`). Dropping it
-    /// passes on a notification that lands between the look and the drop, as a real timeout
-    /// does.
+    /// The deadline passes at once (loom has no clock): a notification that already arrived,
+    /// or that lands before the listener is removed, is consumed and reported (`true`), as the
+    /// real `wait_deadline` reports a notification that raced its timer; otherwise the wait
+    /// timed out (`false`) and no notification was taken.
     pub(crate) fn wait_listener_deadline(
         mut listener: event_listener::EventListener,
         _deadline: std::time::Instant,
     ) -> bool {
+        use event_listener::Listener as _;
         use std::future::Future as _;
         struct NoWake;
         impl std::task::Wake for NoWake {
@@ -187,7 +187,10 @@ mod imp {
         }
         let waker = std::task::Waker::from(std::sync::Arc::new(NoWake));
         let mut cx = std::task::Context::from_waker(&waker);
-        std::pin::Pin::new(&mut listener).poll(&mut cx).is_ready()
+        // Not notified yet: the deadline passes now. `discard` removes the listener and says
+        // whether a notification raced in meanwhile (then it is consumed, as the real
+        // `wait_deadline` reports a notification that arrives as it removes its entry).
+        std::pin::Pin::new(&mut listener).poll(&mut cx).is_ready() || listener.discard()
     }
 }
 
@@ -214,22 +217,16 @@ pub(crate) mod event {
             Listener(self.0.listen())
         }
 
-        /// Wakes one more listener that has not been notified yet.
+        /// Wakes `n` more listeners that have not been notified yet; returns how many it woke
+        /// (fewer when fewer listeners are waiting un-notified).
         ///
         /// No fence: callers only notify after an acquiring read-modify-write of the waiter
         /// count that the listener's owner released after its latest `listen()`, so the
         /// registration happens-before this call, in every round of a wait (see
         /// `flavor/mod.rs`, "Waiter counts").
         #[inline]
-        pub(crate) fn notify_one_more(&self) {
-            self.0.notify(1.additional().relaxed());
-        }
-
-        /// Wakes `n` more listeners that have not been notified yet (same contract as
-        /// [`notify_one_more`](Self::notify_one_more)).
-        #[inline]
-        pub(crate) fn notify_more(&self, n: usize) {
-            self.0.notify(n.additional().relaxed());
+        pub(crate) fn notify_more(&self, n: usize) -> usize {
+            self.0.notify(n.additional().relaxed())
         }
 
         /// Wakes every listener (with a `SeqCst` fence first).
@@ -247,14 +244,21 @@ pub(crate) mod event {
     pub(crate) struct Listener(event_listener::EventListener);
 
     impl Listener {
-        /// Blocks the thread until notified.
+        /// Blocks the thread until notified (the notification is consumed).
         pub(crate) fn wait(self) {
             self.0.wait()
         }
 
-        /// Blocks until notified or `deadline`; `true` if notified.
+        /// Blocks until notified or `deadline`; `true` if notified (the notification is then
+        /// consumed; on `false` none arrived before the listener was removed).
         pub(crate) fn wait_deadline(self, deadline: Instant) -> bool {
             super::imp::wait_listener_deadline(self.0, deadline)
+        }
+
+        /// Removes the listener *without* passing on a notification it holds; `true` if it
+        /// held one (so the caller knows it was woken, and decides where the wake-up goes).
+        pub(crate) fn discard(self) -> bool {
+            self.0.discard()
         }
     }
 

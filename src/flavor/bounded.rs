@@ -38,8 +38,8 @@ use std::mem::MaybeUninit;
 use crossbeam_utils::CachePadded;
 
 use super::{
-    has_waiters, index, too_many_waiters, waiters, PopError, Popped, PoppedMany, PushError, Pushed,
-    PushedMany, CLOSED, INDEX_MASK, MAX_WAITERS, SHIFT, WAITER, WAITER_MASK,
+    index, less_waiters, waking, PopError, Popped, PoppedMany, PushError, Pushed, PushedMany,
+    CLOSED, INDEX_MASK, SHIFT,
 };
 use crate::sync::{AtomicU64, Backoff, Ordering, UnsafeCell};
 
@@ -141,9 +141,10 @@ impl<T> Bounded<T> {
             // message out, so our write comes after its read.
             let stamp = slot.stamp.load(Ordering::Acquire);
             if stamp == pos {
-                let new = (self.next(pos) << SHIFT) | (tail & LOW_BITS);
+                let wake = waking(tail, 1);
+                let new = less_waiters((self.next(pos) << SHIFT) | (tail & LOW_BITS), wake);
                 // Success `Acquire`: reads the receiver waiter count released by
-                // `add_recv_waiter` (flavor/mod.rs). Failure: a reload.
+                // `join_count` (flavor/mod.rs). Failure: a reload.
                 match self.tail.compare_exchange_weak(
                     tail,
                     new,
@@ -159,7 +160,7 @@ impl<T> Bounded<T> {
                         slot.stamp.store(pos + 1, Ordering::Release);
                         return Ok(Pushed {
                             seq: self.seq(pos),
-                            wake_receiver: has_waiters(tail),
+                            wake_receiver: wake == 1,
                         });
                     }
                     Err(t) => {
@@ -195,9 +196,10 @@ impl<T> Bounded<T> {
             // Acquire: pairs with the sender's `Release` stamp store after its write.
             let stamp = slot.stamp.load(Ordering::Acquire);
             if stamp == pos + 1 {
-                let new = (self.next(pos) << SHIFT) | (head & LOW_BITS);
+                let wake = waking(head, 1);
+                let new = less_waiters((self.next(pos) << SHIFT) | (head & LOW_BITS), wake);
                 // Success `AcqRel`: `Acquire` reads the sender waiter count released by
-                // `add_send_waiter`; `Release` keeps the head index we publish after the
+                // `join_count`; `Release` keeps the head index we publish after the
                 // stamp check. Failure: a reload.
                 match self.head.compare_exchange_weak(
                     head,
@@ -216,7 +218,7 @@ impl<T> Bounded<T> {
                         return Ok(Popped {
                             seq: self.seq(pos),
                             value,
-                            wake_sender: has_waiters(head),
+                            wake_sender: wake == 1,
                         });
                     }
                     Err(h) => {
@@ -263,7 +265,8 @@ impl<T> Bounded<T> {
             let pos = index(tail);
             let (count, end) = self.run_of(pos, src.len(), 0);
             if count > 0 {
-                let new = (end << SHIFT) | (tail & LOW_BITS);
+                let wake = waking(tail, count);
+                let new = less_waiters((end << SHIFT) | (tail & LOW_BITS), wake);
                 // Orderings: as the CAS in `push`.
                 match self.tail.compare_exchange_weak(
                     tail,
@@ -285,7 +288,7 @@ impl<T> Bounded<T> {
                             p = self.next(p);
                         }
                         return Ok(PushedMany {
-                            wake_receivers: waiters(tail).min(count),
+                            wake_receivers: wake,
                         });
                     }
                     Err(t) => {
@@ -324,7 +327,8 @@ impl<T> Bounded<T> {
             if count > 0 {
                 // Room first: nothing may allocate (or fail to) between the claim and the reads.
                 out.reserve(count);
-                let new = (end << SHIFT) | (head & LOW_BITS);
+                let wake = waking(head, count);
+                let new = less_waiters((end << SHIFT) | (head & LOW_BITS), wake);
                 // Orderings: as the CAS in `pop`.
                 match self.head.compare_exchange_weak(
                     head,
@@ -347,7 +351,7 @@ impl<T> Bounded<T> {
                         }
                         return Ok(PoppedMany {
                             count,
-                            wake_senders: waiters(head).min(count),
+                            wake_senders: wake,
                         });
                     }
                     Err(h) => {
@@ -393,57 +397,16 @@ impl<T> Bounded<T> {
         (count, p)
     }
 
-    /// Adds one to the waiter field of `word` (a receiver on `tail`, a sender on `head`).
-    fn add_waiter(word: &AtomicU64) {
-        let mut current = word.load(Ordering::Relaxed);
-        loop {
-            if (current & WAITER_MASK) >> 1 == MAX_WAITERS {
-                too_many_waiters();
-            }
-            // Release: publishes the listener registered before this call to the party whose
-            // CAS on this word reads the count (its `Acquire`).
-            match word.compare_exchange_weak(
-                current,
-                current + WAITER,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(c) => current = c,
-            }
-        }
+    /// The `tail` word, which counts parked receivers (`flavor/mod.rs`).
+    #[inline]
+    pub(crate) fn tail_word(&self) -> &AtomicU64 {
+        &self.tail
     }
 
-    pub(crate) fn add_recv_waiter(&self) {
-        Self::add_waiter(&self.tail)
-    }
-
-    /// Renews a registered receiver after it listened again (flavor/mod.rs, "Every round").
-    pub(crate) fn renew_recv_waiter(&self) {
-        // Release: as `add_waiter`, for the listener registered in this round.
-        self.tail.fetch_add(0, Ordering::Release);
-    }
-
-    pub(crate) fn remove_recv_waiter(&self) {
-        // Relaxed: leaving only makes later senders skip a notification nobody needs.
-        let prev = self.tail.fetch_sub(WAITER, Ordering::Relaxed);
-        debug_assert!(prev & WAITER_MASK != 0, "waiter count underflow");
-    }
-
-    /// Renews a registered sender after it listened again (as `renew_recv_waiter`).
-    pub(crate) fn renew_send_waiter(&self) {
-        // Release: as `add_waiter`.
-        self.head.fetch_add(0, Ordering::Release);
-    }
-
-    pub(crate) fn add_send_waiter(&self) {
-        Self::add_waiter(&self.head)
-    }
-
-    pub(crate) fn remove_send_waiter(&self) {
-        // Relaxed: as `remove_recv_waiter`.
-        let prev = self.head.fetch_sub(WAITER, Ordering::Relaxed);
-        debug_assert!(prev & WAITER_MASK != 0, "waiter count underflow");
+    /// The `head` word, which counts senders parked on a full ring (`flavor/mod.rs`).
+    #[inline]
+    pub(crate) fn head_word(&self) -> &AtomicU64 {
+        &self.head
     }
 
     pub(crate) fn close(&self) -> bool {
@@ -547,8 +510,15 @@ mod tests {
         q.push(1).unwrap();
         assert!(!q.pop().unwrap().wake_sender);
         q.push(2).unwrap();
-        q.add_send_waiter();
+        crate::flavor::join_count(q.head_word());
+        crate::flavor::join_count(q.head_word());
+        // The claim wakes one counted sender and takes it out of the count.
         assert!(q.pop().unwrap().wake_sender);
-        q.remove_send_waiter();
+        assert_eq!(
+            crate::flavor::release_count(q.head_word(), 5),
+            1,
+            "saturates"
+        );
+        assert_eq!(crate::flavor::release_count(q.head_word(), 1), 0);
     }
 }

@@ -36,16 +36,29 @@
 //! lock every time since event-listener#138). Senders waiting for room use the same protocol on
 //! `head`, which receivers CAS. The loom models in `loom-tests/` check both.
 //!
-//! **Every round, not only the first.** A waiter woken with nothing to take (another receiver
-//! took the message, or the notification was passed on) listens again and re-checks. It is
-//! still counted, so it does not join again; instead it *renews* (`Flavor::renew_waiters`): one
-//! RMW on the same word (`fetch_add(0)`, `Release`) between the new `listen()` and the
-//! re-check. The argument above then holds for that round word for word: a counterpart whose
-//! CAS follows the renewal in the word's modification order acquires it (an RMW continues the
-//! release sequence), so the new listener is registered when it notifies; one whose CAS comes
-//! first is seen by the re-check (coherence). Without the renewal, round two would be ordered
-//! only by event-listener's internal lock (its `notify` locks today), an implementation detail
-//! segmq must not rest on. The RMW runs only on that slow path, never on a send or a receive.
+//! **Waking takes the woken out of the count.** A counterpart whose claim CAS reads a non-zero
+//! count takes as many waiters out of the count *in that same CAS* as it will wake (one per
+//! slot claimed, [`waking`]/[`less_waiters`]), then wakes that many listeners that have not been
+//! woken yet. So the counterparts after it do not notify again while the woken waiter is on
+//! its way (an async task may sit in a run queue for a while): one notification per wait, not
+//! one per message, and no extra atomic on the hot path. A woken waiter is therefore not
+//! counted any more; if it finds nothing to take it listens again and *joins again*: "listen,
+//! RMW, re-check" holds in every round word for word, with no reliance on event-listener's
+//! internal lock. The count can be off for a moment, and only in ways that lose nothing:
+//!
+//! * *Too high* (a waiter woken by `close`, which takes nobody out): a later claim takes one
+//!   out and notifies nobody, or wakes a waiter early. A spare notification, never a lost one.
+//! * *Lower than the sleepers* only while a wake-up is on its way to a listener whose owner has
+//!   not joined yet (it listened earlier than the sleepers, and event-listener wakes in listen
+//!   order). That owner then joins, which counts the sleeper again, and re-checks after the
+//!   claim, so it sees the message. If it takes a message in that re-check (or is cancelled,
+//!   or times out as the wake-up lands), its listener holds a wake-up it did not use: it does
+//!   not leave the count itself (the claim took it out) and passes the wake-up on, taking the
+//!   waiter it reaches out of the count in turn (`Waiter::finish`). So a message whose wake-up
+//!   went to a waiter that did not need it still wakes a sleeper.
+//! * A waiter that leaves without a wake-up (done, cancelled, timed out) takes itself out with
+//!   a saturating decrement: if a claim took it out first and its wake-up then found nobody,
+//!   the count stays at zero instead of wrapping into the index.
 //!
 //! **Close.** `close` sets `CLOSED` with a `SeqCst` RMW on `tail` and then calls
 //! `notify_all`, which issues a `SeqCst` fence before it reads the listener list;
@@ -56,14 +69,16 @@
 pub(crate) mod bounded;
 pub(crate) mod unbounded;
 
+use crate::sync::{AtomicU64, Ordering};
+
 /// `tail` flag: the queue is closed; no push succeeds after it is set.
 pub(crate) const CLOSED: u64 = 1;
 /// One waiter in the waiter field.
-pub(crate) const WAITER: u64 = 1 << 1;
+const WAITER: u64 = 1 << 1;
 /// Width of the waiter field.
 const WAITER_BITS: u32 = 20;
 /// Mask of the waiter field.
-pub(crate) const WAITER_MASK: u64 = ((1 << WAITER_BITS) - 1) << 1;
+const WAITER_MASK: u64 = ((1 << WAITER_BITS) - 1) << 1;
 /// The index starts at this bit.
 pub(crate) const SHIFT: u32 = 1 + WAITER_BITS;
 /// One step of the index.
@@ -71,18 +86,12 @@ pub(crate) const ONE: u64 = 1 << SHIFT;
 /// Mask of an index once shifted down (43 bits).
 pub(crate) const INDEX_MASK: u64 = u64::MAX >> SHIFT;
 /// Most waiters one word can count.
-pub(crate) const MAX_WAITERS: u64 = (1 << WAITER_BITS) - 1;
+const MAX_WAITERS: u64 = (1 << WAITER_BITS) - 1;
 
 /// The index field of a word.
 #[inline(always)]
 pub(crate) fn index(word: u64) -> u64 {
     word >> SHIFT
-}
-
-/// Whether the waiter field of a word is non-zero.
-#[inline(always)]
-pub(crate) fn has_waiters(word: u64) -> bool {
-    word & WAITER_MASK != 0
 }
 
 /// A successful push.
@@ -98,6 +107,21 @@ pub(crate) struct Pushed {
 #[inline(always)]
 pub(crate) fn waiters(word: u64) -> usize {
     ((word & WAITER_MASK) >> 1) as usize
+}
+
+/// How many of the waiters counted in `word` a claim of `n` slots (or messages) wakes: at most
+/// one per slot. The claim's CAS takes them out of the count ([`less_waiters`]) and the caller
+/// then notifies that many ("Waking takes the woken out of the count").
+#[inline(always)]
+pub(crate) fn waking(word: u64, n: usize) -> usize {
+    waiters(word).min(n)
+}
+
+/// `word` with `n` fewer waiters counted (`n <= waiters(word)`: no borrow into the index).
+#[inline(always)]
+pub(crate) fn less_waiters(word: u64, n: usize) -> u64 {
+    debug_assert!(n <= waiters(word));
+    word - n as u64 * WAITER
 }
 
 /// A successful batch push: at least one message, in consecutive slots.
@@ -145,10 +169,54 @@ pub(crate) enum PopError {
     Closed,
 }
 
+/// Adds one waiter to the count in `word`.
+fn join_count(word: &AtomicU64) {
+    let mut current = word.load(Ordering::Relaxed);
+    loop {
+        if waiters(current) as u64 == MAX_WAITERS {
+            too_many_waiters();
+        }
+        // Release: publishes the listener registered before this call to the counterpart whose
+        // CAS on this word reads the count (its `Acquire`): "Waiter counts" above.
+        match word.compare_exchange_weak(
+            current,
+            current + WAITER,
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return,
+            Err(c) => current = c,
+        }
+    }
+}
+
+/// Takes up to `n` waiters out of the count in `word`, saturating at zero; returns how many.
+fn release_count(word: &AtomicU64, n: usize) -> usize {
+    let mut current = word.load(Ordering::Relaxed);
+    loop {
+        let take = waiters(current).min(n);
+        if take == 0 {
+            return 0;
+        }
+        // Relaxed: bookkeeping only, nothing is published through it; being an RMW, it leaves
+        // the release sequence of every earlier join intact for the counterparts that acquire
+        // the word.
+        match word.compare_exchange_weak(
+            current,
+            current - take as u64 * WAITER,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return take,
+            Err(c) => current = c,
+        }
+    }
+}
+
 /// Panics when a waiter field would overflow (over a million parked parties on one queue).
 #[cold]
 #[inline(never)]
-pub(crate) fn too_many_waiters() -> ! {
+fn too_many_waiters() -> ! {
     panic!("segmq: more than {MAX_WAITERS} receivers or senders parked on one queue")
 }
 
@@ -204,33 +272,29 @@ impl<T> Flavor<T> {
         debug_assert!(max > 0);
         dispatch!(self, q => q.pop_some(max, out))
     }
-    /// Joins the waiter count of `side` (once per waiting operation, after its first
-    /// `listen()`).
+    /// The word that counts the waiters of `side`: `tail` for receivers, `head` for senders
+    /// (only a bounded queue is ever full, so only its senders wait).
+    #[inline]
+    fn waiter_word(&self, side: Side) -> Option<&AtomicU64> {
+        match (side, self) {
+            (Side::Recv, Flavor::Unbounded(q)) => Some(q.tail_word()),
+            (Side::Recv, Flavor::Bounded(q)) => Some(q.tail_word()),
+            (Side::Send, Flavor::Bounded(q)) => Some(q.head_word()),
+            (Side::Send, Flavor::Unbounded(_)) => None,
+        }
+    }
+    /// Joins the waiter count of `side`: once per round of a wait, after that round's
+    /// `listen()` (see "Waiter counts" above).
     pub(crate) fn join_waiters(&self, side: Side) {
-        match (side, self) {
-            (Side::Recv, _) => dispatch!(self, q => q.add_recv_waiter()),
-            // Only a bounded queue is ever full, so only its senders park.
-            (Side::Send, Flavor::Bounded(q)) => q.add_send_waiter(),
-            (Side::Send, Flavor::Unbounded(_)) => {}
+        if let Some(word) = self.waiter_word(side) {
+            join_count(word);
         }
     }
-    /// Re-announces a counted waiter of `side` after a later round's `listen()`: an RMW on the
-    /// same word, so the argument "listen, RMW, re-check" holds in every round (see "Waiter
-    /// counts" above), not only in the first one.
-    pub(crate) fn renew_waiters(&self, side: Side) {
-        match (side, self) {
-            (Side::Recv, _) => dispatch!(self, q => q.renew_recv_waiter()),
-            (Side::Send, Flavor::Bounded(q)) => q.renew_send_waiter(),
-            (Side::Send, Flavor::Unbounded(_)) => {}
-        }
-    }
-    /// Leaves the waiter count of `side` (once, when a counted operation ends).
-    pub(crate) fn leave_waiters(&self, side: Side) {
-        match (side, self) {
-            (Side::Recv, _) => dispatch!(self, q => q.remove_recv_waiter()),
-            (Side::Send, Flavor::Bounded(q)) => q.remove_send_waiter(),
-            (Side::Send, Flavor::Unbounded(_)) => {}
-        }
+    /// Takes up to `n` waiters of `side` out of the count (never below zero): one waiter
+    /// leaving, or the one a passed-on wake-up woke. Returns how many were taken.
+    pub(crate) fn release_waiters(&self, side: Side, n: usize) -> usize {
+        self.waiter_word(side)
+            .map_or(0, |word| release_count(word, n))
     }
     pub(crate) fn close(&self) -> bool {
         dispatch!(self, q => q.close())

@@ -60,8 +60,8 @@ use std::ptr;
 use crossbeam_utils::CachePadded;
 
 use super::{
-    has_waiters, index, too_many_waiters, waiters, PopError, Popped, PoppedMany, PushError, Pushed,
-    PushedMany, CLOSED, INDEX_MASK, MAX_WAITERS, ONE, WAITER, WAITER_MASK,
+    index, less_waiters, waking, PopError, Popped, PoppedMany, PushError, Pushed, PushedMany,
+    CLOSED, INDEX_MASK, ONE,
 };
 use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Backoff, Ordering, UnsafeCell};
 
@@ -291,7 +291,8 @@ impl<T> Unbounded<T> {
                 next_block = Block::alloc();
             }
 
-            let new_tail = tail.wrapping_add(ONE);
+            let wake = waking(tail, 1);
+            let new_tail = less_waiters(tail.wrapping_add(ONE), wake);
             // Success `Acquire`: reads the waiter count that a parking receiver published with
             // `Release` after registering its listener (no lost wake-up, flavor/mod.rs).
             // `Release` is not needed: the message is published by the slot's `written` store.
@@ -321,7 +322,7 @@ impl<T> Unbounded<T> {
                     }
                     return Ok(Pushed {
                         seq: seq_of(index(tail)),
-                        wake_receiver: has_waiters(tail),
+                        wake_receiver: wake == 1,
                     });
                 }
                 Err(current) => {
@@ -491,10 +492,11 @@ impl<T> Unbounded<T> {
             if fills_block && next_block.is_null() {
                 next_block = Block::alloc();
             }
+            let wake = waking(tail, count as usize);
             // Orderings: as the CAS in `push`.
             match self.tail.index.compare_exchange_weak(
                 tail,
-                tail.wrapping_add(count * ONE),
+                less_waiters(tail.wrapping_add(count * ONE), wake),
                 Ordering::Acquire,
                 Ordering::Acquire,
             ) {
@@ -517,7 +519,7 @@ impl<T> Unbounded<T> {
                         }
                     }
                     return Ok(PushedMany {
-                        wake_receivers: waiters(tail).min(count as usize),
+                        wake_receivers: wake,
                     });
                 }
                 Err(current) => {
@@ -613,39 +615,10 @@ impl<T> Unbounded<T> {
         }
     }
 
-    /// Registers one parked receiver in `tail` (see flavor/mod.rs, "Waiter counts").
-    pub(crate) fn add_recv_waiter(&self) {
-        let mut tail = self.tail.index.load(Ordering::Relaxed);
-        loop {
-            if (tail & WAITER_MASK) >> 1 == MAX_WAITERS {
-                too_many_waiters();
-            }
-            // Release: publishes the listener registered before this call to the sender whose
-            // CAS on `tail` reads this value (its `Acquire`).
-            match self.tail.index.compare_exchange_weak(
-                tail,
-                tail + WAITER,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return,
-                Err(current) => tail = current,
-            }
-        }
-    }
-
-    /// Renews a registered receiver's announcement after it listened again (flavor/mod.rs,
-    /// "Every round"): an RMW that changes nothing.
-    pub(crate) fn renew_recv_waiter(&self) {
-        // Release: as `add_recv_waiter`, for the listener registered in this round.
-        self.tail.index.fetch_add(0, Ordering::Release);
-    }
-
-    /// Removes one receiver registered by [`add_recv_waiter`](Self::add_recv_waiter).
-    pub(crate) fn remove_recv_waiter(&self) {
-        // Relaxed: leaving only makes later senders skip a notification nobody needs.
-        let prev = self.tail.index.fetch_sub(WAITER, Ordering::Relaxed);
-        debug_assert!(prev & WAITER_MASK != 0, "waiter count underflow");
+    /// The `tail` word, which counts parked receivers (`flavor/mod.rs`).
+    #[inline]
+    pub(crate) fn tail_word(&self) -> &AtomicU64 {
+        &self.tail.index
     }
 
     /// Closes the queue; `true` if this call closed it.
@@ -811,13 +784,20 @@ mod tests {
     }
 
     #[test]
-    fn waiter_count_is_reported_to_senders() {
+    fn waiter_count_is_reported_to_senders_and_taken_out_by_the_claim() {
         let q = Unbounded::new();
         assert!(!q.push(1).unwrap().wake_receiver);
-        q.add_recv_waiter();
+        crate::flavor::join_count(q.tail_word());
+        crate::flavor::join_count(q.tail_word());
+        // Each claim wakes one counted waiter and takes it out of the count.
         assert!(q.push(2).unwrap().wake_receiver);
-        q.remove_recv_waiter();
-        assert!(!q.push(3).unwrap().wake_receiver);
-        assert_eq!(q.len(), 3);
+        assert!(q.push(3).unwrap().wake_receiver);
+        assert!(!q.push(4).unwrap().wake_receiver);
+        assert_eq!(
+            crate::flavor::release_count(q.tail_word(), 1),
+            0,
+            "saturates"
+        );
+        assert_eq!(q.len(), 4);
     }
 }
