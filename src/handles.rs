@@ -235,7 +235,8 @@ impl<T> Sender<T> {
     }
 
     /// How blocking calls on this channel wait for their counterpart (shared by every handle):
-    /// spin up to [`WaitStrategy::DEFAULT_SPIN`], then park, by default. See [`WaitStrategy`].
+    /// spin up to [`WaitStrategy::DEFAULT_SPIN`](crate::WaitStrategy::DEFAULT_SPIN), then park, by default. See
+    /// [`WaitStrategy`](crate::WaitStrategy).
     ///
     /// ```
     /// use segmq::WaitStrategy;
@@ -532,7 +533,8 @@ impl<T> Receiver<T> {
     }
 
     /// How blocking calls on this channel wait for their counterpart (shared by every handle):
-    /// spin up to [`WaitStrategy::DEFAULT_SPIN`], then park, by default. See [`WaitStrategy`].
+    /// spin up to [`WaitStrategy::DEFAULT_SPIN`](crate::WaitStrategy::DEFAULT_SPIN), then park, by default. See
+    /// [`WaitStrategy`](crate::WaitStrategy).
     ///
     /// ```
     /// use segmq::WaitStrategy;

@@ -49,7 +49,23 @@
 //! affected), with 3-slot blocks so the models cross block boundaries and the real
 //! event-listener built on loom: `cargo test --features loom` runs every model.
 //!
+//! ## Features and minimum Rust version
+//!
+//! | feature | what it adds | minimum Rust (locked dependencies) |
+//! |---|---|---|
+//! | *(default)* | the queues, the channel handles, [`Mq`] with thread workers | 1.75 (`rust-version`) |
+//! | `tokio` | async handlers for [`Mq`] on a tokio runtime | 1.85 (tokio 1.54) |
+//! | `durable` | durable queues with a write-ahead log | 1.88 (postcard 1.2) |
+//! | `loom` | the loom model test target only; changes nothing in the library | n/a |
+//!
+//! `scripts/check-msrv.py` checks this table (kept in `Cargo.toml`,
+//! `[package.metadata.msrv]`) against the `rust-version` that the locked dependencies declare.
+//! With the MSRV-aware resolver (`incompatible-rust-versions = "fallback"`, the default of
+//! resolver 3 and edition 2024), an older compiler gets older dependency versions that support
+//! it where they exist.
+//!
 //! [loom]: https://docs.rs/loom
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
@@ -70,6 +86,7 @@ pub use error::{
 };
 pub use handles::{bounded, unbounded, Receiver, Sender};
 #[cfg(feature = "durable")]
+#[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
 pub use mq::{Damage, DurableError, DurableOptions, RecoveryReport, SyncPolicy};
 pub use mq::{
     Mq, MqError, Msg, PublishError, Publisher, QueueOptions, QueueReport, QueueStats, RetryPolicy,

@@ -418,7 +418,8 @@ impl<T> Queue<T> {
     }
 
     /// How blocking calls on this queue wait for their counterpart (shared by every handle):
-    /// spin up to [`WaitStrategy::DEFAULT_SPIN`], then park, by default. See [`WaitStrategy`].
+    /// spin up to [`WaitStrategy::DEFAULT_SPIN`](crate::WaitStrategy::DEFAULT_SPIN), then park, by default. See
+    /// [`WaitStrategy`](crate::WaitStrategy).
     ///
     /// ```
     /// use segmq::WaitStrategy;
