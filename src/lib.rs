@@ -93,8 +93,8 @@ pub use mq::{
     StopReport,
 };
 pub use queue::Queue;
-pub use recv::{Iter, Recv, RecvBatch, RecvStream, TryIter};
-pub use send::Send;
+pub use recv::{Drain, IntoIter, Iter, Recv, RecvBatch, RecvStream, TryIter};
+pub use send::SendFut;
 pub use wait_strategy::WaitStrategy;
 
 /// The README's examples run as doc tests, so they cannot drift from the API.
