@@ -26,6 +26,8 @@ mod streams;
 mod unbounded;
 #[cfg(loom)]
 mod waiting;
+#[cfg(loom)]
+mod weak;
 
 /// Runs `f` under loom with the project's preemption bound (2).
 #[cfg(loom)]

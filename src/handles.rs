@@ -81,12 +81,18 @@ fn pair<T>(flavor: Flavor<T>) -> (Sender<T>, Receiver<T>) {
 /// assert_eq!(rx.iter().collect::<Vec<_>>(), ["a", "b"]);
 /// ```
 pub struct Sender<T> {
-    chan: Arc<Channel<T>>,
+    pub(crate) chan: Arc<Channel<T>>,
 }
 
 impl<T> Sender<T> {
     fn new(chan: Arc<Channel<T>>) -> Self {
         Channel::<T>::acquire_handle(&chan.senders);
+        Self { chan }
+    }
+
+    /// A sender over `chan` whose place in the sender count was already taken
+    /// (`WeakSender::upgrade`).
+    pub(crate) fn adopt(chan: Arc<Channel<T>>) -> Self {
         Self { chan }
     }
 
@@ -347,7 +353,7 @@ impl<T> fmt::Debug for Sender<T> {
 /// assert_eq!(sum, 6);
 /// ```
 pub struct Receiver<T> {
-    chan: Arc<Channel<T>>,
+    pub(crate) chan: Arc<Channel<T>>,
     /// The stream's waiting state (unused by the other calls, which have their own).
     waiter: Waiter,
     /// The stream has ended.

@@ -70,6 +70,7 @@
 #![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod channel;
+mod closed;
 mod error;
 mod flavor;
 mod handles;
@@ -79,7 +80,9 @@ mod recv;
 pub(crate) mod send;
 mod sync;
 mod wait_strategy;
+mod weak;
 
+pub use closed::Closed;
 pub use error::{
     RecvError, RecvTimeoutError, SendBatchError, SendError, SendTimeoutError, TryRecvError,
     TrySendError,
@@ -96,6 +99,7 @@ pub use queue::Queue;
 pub use recv::{Drain, IntoIter, Iter, Recv, RecvBatch, RecvStream, TryIter};
 pub use send::SendFut;
 pub use wait_strategy::WaitStrategy;
+pub use weak::WeakSender;
 
 /// The README's examples run as doc tests, so they cannot drift from the API.
 #[cfg(doctest)]
