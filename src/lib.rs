@@ -75,9 +75,11 @@ mod error;
 mod flavor;
 mod handles;
 pub mod mq;
+mod owned;
 mod queue;
 mod recv;
 pub(crate) mod send;
+mod sink;
 mod sync;
 mod wait_strategy;
 mod weak;
@@ -95,9 +97,11 @@ pub use mq::{
     Mq, MqError, Msg, PublishError, Publisher, QueueOptions, QueueReport, QueueStats, RetryPolicy,
     StopReport,
 };
+pub use owned::{OwnedRecv, OwnedSend};
 pub use queue::Queue;
 pub use recv::{Drain, IntoIter, Iter, Recv, RecvBatch, RecvStream, TryIter};
 pub use send::SendFut;
+pub use sink::SendSink;
 pub use wait_strategy::WaitStrategy;
 pub use weak::WeakSender;
 
