@@ -21,6 +21,8 @@ mod handles;
 #[cfg(loom)]
 mod mq;
 #[cfg(loom)]
+mod select;
+#[cfg(loom)]
 mod sink;
 #[cfg(loom)]
 mod streams;

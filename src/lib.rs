@@ -78,6 +78,7 @@ pub mod mq;
 mod owned;
 mod queue;
 mod recv;
+mod select;
 pub(crate) mod send;
 mod sink;
 mod sync;
@@ -100,6 +101,7 @@ pub use mq::{
 pub use owned::{OwnedRecv, OwnedSend};
 pub use queue::Queue;
 pub use recv::{Drain, IntoIter, Iter, Recv, RecvBatch, RecvStream, TryIter};
+pub use select::{Select, SelectTimeoutError};
 pub use send::SendFut;
 pub use sink::SendSink;
 pub use wait_strategy::WaitStrategy;
