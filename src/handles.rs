@@ -51,7 +51,8 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 ///
 /// # Panics
 ///
-/// If `capacity` is 0 or above 2^40 (as [`Queue::bounded`](crate::Queue::bounded)).
+/// If `capacity` is 0 or above 2^40, as [`Queue::bounded`](crate::Queue::bounded), whose docs
+/// say why there is no rendezvous flavour and what to use instead (`bounded(1)`).
 ///
 /// ```
 /// use segmq::TrySendError;

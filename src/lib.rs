@@ -29,6 +29,15 @@
 //! panic-proof workers (threads, or tokio tasks with the `tokio` feature), graceful stop that
 //! loses nothing, and cheap stats.
 //!
+//! ## Channel handles
+//!
+//! [`unbounded`] and [`bounded`] return a [`Sender`] and a [`Receiver`], for users of
+//! crossbeam-channel, flume, async-channel or tokio: blocking, deadline, batch and async
+//! operations; a [`Select`] over several receivers; [`WeakSender`]s that do not keep the queue
+//! open; [`Sender::closed`]; owned (`'static`) futures ([`Receiver::into_recv_async`],
+//! [`Sender::into_send_async`]); the receiver as a `Stream` and the sender as a `Sink`
+//! ([`Sender::into_sink`]). Examples: `examples/sync_pipeline.rs`, `examples/async_pipeline.rs`.
+//!
 //! ## Guarantees
 //!
 //! * Every send that returned `Ok` is received exactly once, or dropped exactly once when the

@@ -60,8 +60,11 @@ impl<T> Queue<T> {
     ///
     /// # Panics
     ///
-    /// If `capacity` is 0 (segmq has no rendezvous flavour: a message always has a slot to wait
-    /// in) or above 2^40.
+    /// If `capacity` is 0 or above 2^40. segmq has no rendezvous flavour (crossbeam's
+    /// `bounded(0)`, where a send completes only when a receiver takes the message): every
+    /// message waits in a slot, which is what keeps sends cancel-safe and lets a closed queue
+    /// be drained. For a hand-off, use `bounded(1)`; to also wait until the receiver took the
+    /// message, have it answer on a second `bounded(1)` queue.
     ///
     /// ```
     /// use segmq::{Queue, TrySendError};

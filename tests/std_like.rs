@@ -116,3 +116,19 @@ fn owned_iterator_holds_the_receiver() {
     assert_eq!(it.next(), None);
     assert_eq!(it.next(), None);
 }
+
+fn assert_send<T: Send>() {}
+fn assert_send_sync<T: Send + Sync>() {}
+
+/// The new handle, future and sink types are `Send` (and the handles `Sync`) for a `Send`
+/// message, so they can be moved into threads and spawned tasks.
+#[test]
+fn new_types_are_send() {
+    assert_send_sync::<segmq::WeakSender<String>>();
+    assert_send::<segmq::OwnedRecv<String>>();
+    assert_send::<segmq::OwnedSend<String>>();
+    assert_send::<segmq::SendSink<String>>();
+    assert_send::<segmq::Closed<'static, String>>();
+    assert_send::<segmq::Drain<'static, String>>();
+    assert_send::<segmq::IntoIter<String>>();
+}
