@@ -343,7 +343,9 @@ impl<T> fmt::Debug for Sender<T> {
 /// receiver (each message goes to one of them); when the last one is dropped, the queue closes
 /// and its messages are dropped at once.
 ///
-/// It is also a [`Stream`] of messages that ends once the queue is closed and drained.
+/// It is also a [`Stream`] of messages that ends once the queue is closed and drained, and it
+/// owns its share of the queue, so it is already the `'static` stream that flume's
+/// `into_stream` returns (clone it to keep a receiver).
 ///
 /// ```
 /// use futures_util::StreamExt;
@@ -353,6 +355,7 @@ impl<T> fmt::Debug for Sender<T> {
 /// let sum = futures_executor::block_on(async { rx.by_ref().fold(0, |a, b| async move { a + b }).await });
 /// assert_eq!(sum, 6);
 /// ```
+#[doc(alias = "into_stream")]
 pub struct Receiver<T> {
     pub(crate) chan: Arc<Channel<T>>,
     /// The stream's waiting state (unused by the other calls, which have their own).
