@@ -95,6 +95,9 @@ def main():
         if need[0] > doc:
             failures.append(f"feature `{feature}` documents {show(doc)} < {show(need[0])} "
                             f"needed by {need[1]}")
+        elif need[0] < doc:
+            print(f"  note: `{feature}` documents more than its locked dependencies need; "
+                  f"after a lockfile change, lower it to {show(need[0])}")
     for feature in per_feature:
         if feature not in optional:
             failures.append(f"[package.metadata.msrv] names `{feature}`, which is no feature")
