@@ -21,6 +21,8 @@ mod handles;
 #[cfg(loom)]
 mod mq;
 #[cfg(loom)]
+mod owned;
+#[cfg(loom)]
 mod select;
 #[cfg(loom)]
 mod sink;
