@@ -21,11 +21,19 @@ mod handles;
 #[cfg(loom)]
 mod mq;
 #[cfg(loom)]
+mod owned;
+#[cfg(loom)]
+mod select;
+#[cfg(loom)]
+mod sink;
+#[cfg(loom)]
 mod streams;
 #[cfg(loom)]
 mod unbounded;
 #[cfg(loom)]
 mod waiting;
+#[cfg(loom)]
+mod weak;
 
 /// Runs `f` under loom with the project's preemption bound (2).
 #[cfg(loom)]

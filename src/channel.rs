@@ -58,6 +58,12 @@ pub(crate) struct Channel<T> {
     pub(crate) senders: AtomicUsize,
     /// Live `Receiver` handles (`crate::handles`); unused by `Queue`.
     pub(crate) receivers: AtomicUsize,
+    /// Live `WeakSender` handles (`crate::weak`): a count for users only, nothing waits on it.
+    pub(crate) weak_senders: AtomicUsize,
+    /// Waiters for the close itself (`Sender::closed`, `crate::closed`); notified once, by the
+    /// call that closes. Separate from `send_ops`/`recv_ops` so that a close-waiter never takes
+    /// a counted waiter's notification.
+    pub(crate) close_ops: Event,
     /// How blocking calls wait (`crate::wait_strategy`).
     pub(crate) wait: SpinBudget,
 }
@@ -70,6 +76,8 @@ impl<T> Channel<T> {
             send_ops: Event::new(),
             senders: AtomicUsize::new(0),
             receivers: AtomicUsize::new(0),
+            weak_senders: AtomicUsize::new(0),
+            close_ops: Event::new(),
             wait: SpinBudget::new(),
         }
     }
@@ -112,6 +120,7 @@ impl<T> Channel<T> {
         if closed_now {
             self.recv_ops.notify_all();
             self.send_ops.notify_all();
+            self.close_ops.notify_all();
         }
         closed_now
     }
@@ -210,6 +219,25 @@ impl<T> Channel<T> {
         // Relaxed: a new handle is made from an existing one, which keeps the count above 0
         // meanwhile; nothing is published through the count (as `Arc::clone`).
         count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one more handle in `count` unless it is 0 (every handle is gone, which is final):
+    /// `WeakSender::upgrade`. A CAS from the value read, never an increment from 0, so an
+    /// upgrade racing the last `release_handle` either lands first (and that release is not the
+    /// last) or sees 0 and fails: it never revives a count whose release already closed the
+    /// queue (`loom-tests/weak.rs`).
+    pub(crate) fn try_acquire_handle(count: &AtomicUsize) -> bool {
+        // Relaxed load and failure: only the value matters, nothing is read through it.
+        let mut n = count.load(Ordering::Relaxed);
+        while n != 0 {
+            // Acquire on success: the new handle's owner sees what the releases before it did
+            // (as `Arc::upgrade`); its partner is the `AcqRel` of `release_handle`.
+            match count.compare_exchange_weak(n, n + 1, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(now) => n = now,
+            }
+        }
+        false
     }
 
     /// Counts one handle less in `count`; `true` if it was the last one.

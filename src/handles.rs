@@ -30,8 +30,8 @@ use crate::error::{
     TrySendError,
 };
 use crate::flavor::{bounded::Bounded, unbounded::Unbounded, Flavor};
-use crate::recv::{Iter, Recv, RecvBatch, TryIter};
-use crate::send::Send;
+use crate::recv::{Drain, IntoIter, Iter, Recv, RecvBatch, TryIter};
+use crate::send::SendFut;
 use crate::sync::Arc;
 
 /// Creates an unbounded channel: a [`Sender`] and a [`Receiver`] over one unbounded queue.
@@ -53,7 +53,8 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 ///
 /// # Panics
 ///
-/// If `capacity` is 0 or above 2^40 (as [`Queue::bounded`](crate::Queue::bounded)).
+/// If `capacity` is 0 or above 2^40, as [`Queue::bounded`](crate::Queue::bounded), whose docs
+/// say why there is no rendezvous flavour and what to use instead (`bounded(1)`).
 ///
 /// ```
 /// use segmq::TrySendError;
@@ -83,12 +84,18 @@ fn pair<T>(flavor: Flavor<T>) -> (Sender<T>, Receiver<T>) {
 /// assert_eq!(rx.iter().collect::<Vec<_>>(), ["a", "b"]);
 /// ```
 pub struct Sender<T> {
-    chan: Arc<Channel<T>>,
+    pub(crate) chan: Arc<Channel<T>>,
 }
 
 impl<T> Sender<T> {
     fn new(chan: Arc<Channel<T>>) -> Self {
         Channel::<T>::acquire_handle(&chan.senders);
+        Self { chan }
+    }
+
+    /// A sender over `chan` whose place in the sender count was already taken
+    /// (`WeakSender::upgrade`).
+    pub(crate) fn adopt(chan: Arc<Channel<T>>) -> Self {
         Self { chan }
     }
 
@@ -151,15 +158,15 @@ impl<T> Sender<T> {
     }
 
     /// Sends a message asynchronously, waiting without blocking a thread while a bounded queue
-    /// is full. Cancel-safe: see [`Send`].
+    /// is full. Cancel-safe: see [`SendFut`].
     ///
     /// ```
     /// let (tx, rx) = segmq::bounded(1);
     /// futures_executor::block_on(tx.send_async(5)).unwrap();
     /// assert_eq!(rx.recv(), Ok(5));
     /// ```
-    pub fn send_async(&self, msg: T) -> Send<'_, T> {
-        Send::new(&self.chan, msg)
+    pub fn send_async(&self, msg: T) -> SendFut<'_, T> {
+        SendFut::new(&self.chan, msg)
     }
 
     /// Sends a batch, claiming runs of slots with one atomic step each; see
@@ -236,8 +243,20 @@ impl<T> Sender<T> {
         self.chan.flavor.is_empty()
     }
 
+    /// Whether a bounded queue has no free slot (a snapshot); always `false` when unbounded.
+    ///
+    /// ```
+    /// let (tx, _rx) = segmq::bounded(1);
+    /// tx.send(1).unwrap();
+    /// assert!(tx.is_full());
+    /// ```
+    pub fn is_full(&self) -> bool {
+        self.capacity().is_some_and(|cap| self.len() >= cap)
+    }
+
     /// How blocking calls on this channel wait for their counterpart (shared by every handle):
-    /// spin up to [`WaitStrategy::DEFAULT_SPIN`], then park, by default. See [`WaitStrategy`].
+    /// spin up to [`WaitStrategy::DEFAULT_SPIN`](crate::WaitStrategy::DEFAULT_SPIN), then park, by default. See
+    /// [`WaitStrategy`](crate::WaitStrategy).
     ///
     /// ```
     /// use segmq::WaitStrategy;
@@ -327,7 +346,9 @@ impl<T> fmt::Debug for Sender<T> {
 /// and its messages are dropped at once (all of them, even when one's `Drop` panics: see the
 /// [module docs](self)).
 ///
-/// It is also a [`Stream`] of messages that ends once the queue is closed and drained.
+/// It is also a [`Stream`] of messages that ends once the queue is closed and drained, and it
+/// owns its share of the queue, so it is already the `'static` stream that flume's
+/// `into_stream` returns (clone it to keep a receiver).
 ///
 /// ```
 /// use futures_util::StreamExt;
@@ -337,8 +358,9 @@ impl<T> fmt::Debug for Sender<T> {
 /// let sum = futures_executor::block_on(async { rx.by_ref().fold(0, |a, b| async move { a + b }).await });
 /// assert_eq!(sum, 6);
 /// ```
+#[doc(alias = "into_stream")]
 pub struct Receiver<T> {
-    chan: Arc<Channel<T>>,
+    pub(crate) chan: Arc<Channel<T>>,
     /// The stream's waiting state (unused by the other calls, which have their own).
     waiter: Waiter,
     /// The stream has ended.
@@ -488,6 +510,19 @@ impl<T> Receiver<T> {
         TryIter::new(&self.chan)
     }
 
+    /// A non-blocking iterator over at most the messages that are in the queue now (see
+    /// [`Queue::drain`](crate::Queue::drain)): it ends even while senders keep sending.
+    ///
+    /// ```
+    /// let (tx, rx) = segmq::unbounded();
+    /// tx.send_batch([1, 2]).unwrap();
+    /// let drained: Vec<_> = rx.drain().collect();
+    /// assert_eq!(drained, [1, 2]);
+    /// ```
+    pub fn drain(&self) -> Drain<'_, T> {
+        Drain::new(&self.chan)
+    }
+
     /// Closes the queue for every handle: sends fail from now on; receivers still drain what
     /// was sent. Returns `true` if this call closed it.
     ///
@@ -534,8 +569,22 @@ impl<T> Receiver<T> {
         self.chan.flavor.is_empty()
     }
 
+    /// Whether a bounded queue has no free slot (a snapshot); always `false` when unbounded.
+    ///
+    /// ```
+    /// let (tx, rx) = segmq::bounded(1);
+    /// tx.send(1).unwrap();
+    /// assert!(rx.is_full());
+    /// rx.recv().unwrap();
+    /// assert!(!rx.is_full());
+    /// ```
+    pub fn is_full(&self) -> bool {
+        self.capacity().is_some_and(|cap| self.len() >= cap)
+    }
+
     /// How blocking calls on this channel wait for their counterpart (shared by every handle):
-    /// spin up to [`WaitStrategy::DEFAULT_SPIN`], then park, by default. See [`WaitStrategy`].
+    /// spin up to [`WaitStrategy::DEFAULT_SPIN`](crate::WaitStrategy::DEFAULT_SPIN), then park, by default. See
+    /// [`WaitStrategy`](crate::WaitStrategy).
     ///
     /// ```
     /// use segmq::WaitStrategy;
@@ -634,6 +683,47 @@ impl<T> FusedStream for Receiver<T> {
     }
 }
 
+impl<T> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+
+    /// A blocking iterator that owns the receiver: `for msg in rx { .. }`.
+    ///
+    /// ```
+    /// let (tx, rx) = segmq::unbounded();
+    /// tx.send_batch([1, 2, 3]).unwrap();
+    /// drop(tx);
+    /// let mut sum = 0;
+    /// for n in rx {
+    ///     sum += n;
+    /// }
+    /// assert_eq!(sum, 6);
+    /// ```
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter::new(self)
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+
+    /// `for msg in &rx { .. }`: [`Receiver::iter`].
+    ///
+    /// ```
+    /// let (tx, rx) = segmq::unbounded();
+    /// tx.send(1).unwrap();
+    /// drop(tx);
+    /// for n in &rx {
+    ///     assert_eq!(n, 1);
+    /// }
+    /// assert!(rx.is_closed());
+    /// ```
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receiver")
@@ -643,3 +733,15 @@ impl<T> fmt::Debug for Receiver<T> {
             .finish()
     }
 }
+
+// Unwind safety of both handles (as crossbeam-channel, flume and std's mpsc): user code that can panic runs
+// only outside the queue's critical steps (a message's `Drop` after it left its slot or during
+// the last receiver's discard, a batch's iterator before any slot is claimed, a waker), and
+// every step is one atomic operation that either happened or did not, so a handle observed
+// after a caught panic shows a consistent queue: messages are received or still queued, never
+// half-written. The `UnsafeCell` slots that would make the auto traits fail are only touched
+// by the owner of a claim.
+impl<T> std::panic::UnwindSafe for Sender<T> {}
+impl<T> std::panic::RefUnwindSafe for Sender<T> {}
+impl<T> std::panic::UnwindSafe for Receiver<T> {}
+impl<T> std::panic::RefUnwindSafe for Receiver<T> {}

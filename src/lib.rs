@@ -29,6 +29,15 @@
 //! panic-proof workers (threads, or tokio tasks with the `tokio` feature), graceful stop that
 //! loses nothing, and cheap stats.
 //!
+//! ## Channel handles
+//!
+//! [`unbounded`] and [`bounded`] return a [`Sender`] and a [`Receiver`], for users of
+//! crossbeam-channel, flume, async-channel or tokio: blocking, deadline, batch and async
+//! operations; a [`Select`] over several receivers; [`WeakSender`]s that do not keep the queue
+//! open; [`Sender::closed`]; owned (`'static`) futures ([`Receiver::into_recv_async`],
+//! [`Sender::into_send_async`]); the receiver as a `Stream` and the sender as a `Sink`
+//! ([`Sender::into_sink`]). Examples: `examples/sync_pipeline.rs`, `examples/async_pipeline.rs`.
+//!
 //! ## Guarantees
 //!
 //! * Every send that returned `Ok` is received exactly once, or dropped exactly once when the
@@ -49,37 +58,64 @@
 //! affected), with 3-slot blocks so the models cross block boundaries and the real
 //! event-listener built on loom: `cargo test --features loom` runs every model.
 //!
+//! ## Features and minimum Rust version
+//!
+//! | feature | what it adds | minimum Rust (locked dependencies) |
+//! |---|---|---|
+//! | *(default)* | the queues, the channel handles, [`Mq`] with thread workers | 1.75 (`rust-version`) |
+//! | `tokio` | async handlers for [`Mq`] on a tokio runtime | 1.85 (tokio 1.54) |
+//! | `durable` | durable queues with a write-ahead log | 1.88 (postcard 1.2) |
+//! | `loom` | the loom model test target only; changes nothing in the library | n/a |
+//!
+//! `scripts/check-msrv.py` checks this table (kept in `Cargo.toml`,
+//! `[package.metadata.msrv]`) against the `rust-version` that the locked dependencies declare.
+//! With the MSRV-aware resolver (`incompatible-rust-versions = "fallback"`, the default of
+//! resolver 3 and edition 2024), an older compiler gets older dependency versions that support
+//! it where they exist.
+//!
 //! [loom]: https://docs.rs/loom
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod channel;
+mod closed;
 mod drop_all;
 mod error;
 mod flavor;
 mod handles;
 pub mod mq;
+mod owned;
 mod queue;
 mod recv;
+mod select;
 pub(crate) mod send;
+mod sink;
 mod sync;
 mod wait_strategy;
+mod weak;
 
+pub use closed::Closed;
 pub use error::{
     RecvError, RecvTimeoutError, SendBatchError, SendError, SendTimeoutError, TryRecvError,
     TrySendError,
 };
 pub use handles::{bounded, unbounded, Receiver, Sender};
 #[cfg(feature = "durable")]
+#[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
 pub use mq::{Damage, DurableError, DurableOptions, RecoveryReport, SyncPolicy};
 pub use mq::{
     Mq, MqError, Msg, PublishError, Publisher, QueueOptions, QueueReport, QueueStats, RetryPolicy,
     StopReport,
 };
+pub use owned::{OwnedRecv, OwnedSend};
 pub use queue::Queue;
-pub use recv::{Iter, Recv, RecvBatch, RecvStream, TryIter};
-pub use send::Send;
+pub use recv::{Drain, IntoIter, Iter, Recv, RecvBatch, RecvStream, TryIter};
+pub use select::{Select, SelectTimeoutError};
+pub use send::SendFut;
+pub use sink::SendSink;
 pub use wait_strategy::WaitStrategy;
+pub use weak::WeakSender;
 
 /// The README's examples run as doc tests, so they cannot drift from the API.
 #[cfg(doctest)]

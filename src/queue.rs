@@ -9,8 +9,8 @@ use crate::error::{
     TrySendError,
 };
 use crate::flavor::{bounded::Bounded, unbounded::Unbounded, Flavor};
-use crate::recv::{Iter, Recv, RecvBatch, RecvStream, TryIter};
-use crate::send::Send;
+use crate::recv::{Drain, Iter, Recv, RecvBatch, RecvStream, TryIter};
+use crate::send::SendFut;
 use crate::sync::Arc;
 
 /// A multi-producer multi-consumer queue; every clone is another handle to the same queue.
@@ -61,8 +61,11 @@ impl<T> Queue<T> {
     ///
     /// # Panics
     ///
-    /// If `capacity` is 0 (segmq has no rendezvous flavour: a message always has a slot to wait
-    /// in) or above 2^40.
+    /// If `capacity` is 0 or above 2^40. segmq has no rendezvous flavour (crossbeam's
+    /// `bounded(0)`, where a send completes only when a receiver takes the message): every
+    /// message waits in a slot, which is what keeps sends cancel-safe and lets a closed queue
+    /// be drained. For a hand-off, use `bounded(1)`; to also wait until the receiver took the
+    /// message, have it answer on a second `bounded(1)` queue.
     ///
     /// ```
     /// use segmq::{Queue, TrySendError};
@@ -133,15 +136,15 @@ impl<T> Queue<T> {
     }
 
     /// Sends a message asynchronously, waiting without blocking a thread while a bounded queue
-    /// is full. Cancel-safe: see [`Send`].
+    /// is full. Cancel-safe: see [`SendFut`].
     ///
     /// ```
     /// let q = segmq::Queue::bounded(1);
     /// futures_executor::block_on(q.send_async(5)).unwrap();
     /// assert_eq!(q.recv(), Ok(5));
     /// ```
-    pub fn send_async(&self, msg: T) -> Send<'_, T> {
-        Send::new(&self.chan, msg)
+    pub fn send_async(&self, msg: T) -> SendFut<'_, T> {
+        SendFut::new(&self.chan, msg)
     }
 
     /// Sends a message if that is possible without waiting.
@@ -372,6 +375,23 @@ impl<T> Queue<T> {
         TryIter::new(&self.chan)
     }
 
+    /// A non-blocking iterator over at most the messages that are in the queue now: unlike
+    /// [`try_iter`](Queue::try_iter) it ends even if producers keep sending. Messages it does
+    /// not take stay queued.
+    ///
+    /// ```
+    /// let q = segmq::Queue::unbounded();
+    /// q.send_batch([1, 2, 3]).unwrap();
+    /// let mut drain = q.drain();
+    /// assert_eq!(drain.next(), Some(1));
+    /// q.send(4).unwrap(); // sent after the drain began: left for later
+    /// assert_eq!(drain.collect::<Vec<_>>(), [2, 3]);
+    /// assert_eq!(q.try_recv(), Ok(4));
+    /// ```
+    pub fn drain(&self) -> Drain<'_, T> {
+        Drain::new(&self.chan)
+    }
+
     /// Closes the queue: later sends fail and give their message back; receivers drain what was
     /// accepted, then get "closed". Wakes every waiting receiver (and sender).
     ///
@@ -418,8 +438,22 @@ impl<T> Queue<T> {
         self.chan.flavor.is_empty()
     }
 
+    /// Whether a bounded queue has no free slot (a snapshot); always `false` when unbounded.
+    ///
+    /// ```
+    /// let q = segmq::Queue::bounded(1);
+    /// assert!(!q.is_full());
+    /// q.send(1).unwrap();
+    /// assert!(q.is_full());
+    /// assert!(!segmq::Queue::<u8>::unbounded().is_full());
+    /// ```
+    pub fn is_full(&self) -> bool {
+        self.capacity().is_some_and(|cap| self.len() >= cap)
+    }
+
     /// How blocking calls on this queue wait for their counterpart (shared by every handle):
-    /// spin up to [`WaitStrategy::DEFAULT_SPIN`], then park, by default. See [`WaitStrategy`].
+    /// spin up to [`WaitStrategy::DEFAULT_SPIN`](crate::WaitStrategy::DEFAULT_SPIN), then park, by default. See
+    /// [`WaitStrategy`](crate::WaitStrategy).
     ///
     /// ```
     /// use segmq::WaitStrategy;
@@ -491,3 +525,13 @@ impl<'a, T> IntoIterator for &'a Queue<T> {
         self.iter()
     }
 }
+
+// Unwind safety (as crossbeam-channel, flume and std's mpsc): user code that can panic runs
+// only outside the queue's critical steps (a message's `Drop` after it left its slot or during
+// the last receiver's discard, a batch's iterator before any slot is claimed, a waker), and
+// every step is one atomic operation that either happened or did not, so a handle observed
+// after a caught panic shows a consistent queue: messages are received or still queued, never
+// half-written. The `UnsafeCell` slots that would make the auto traits fail are only touched
+// by the owner of a claim.
+impl<T> std::panic::UnwindSafe for Queue<T> {}
+impl<T> std::panic::RefUnwindSafe for Queue<T> {}

@@ -1,7 +1,9 @@
-//! Receive-side adapters: the [`Recv`] future, the [`RecvStream`] stream and the iterators.
+//! Receive-side adapters: the [`Recv`] future, the [`RecvStream`] stream and the iterators
+//! ([`Iter`], [`TryIter`], [`Drain`], [`IntoIter`]).
 
 use std::fmt;
 use std::future::Future;
+use std::iter::FusedIterator;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -9,7 +11,7 @@ use futures_core::{FusedFuture, FusedStream, Stream};
 
 use crate::channel::{Channel, Waiter};
 use crate::error::RecvError;
-use crate::Queue;
+use crate::{Queue, Receiver};
 
 /// Future of [`Queue::recv_async`]: the next message, or [`RecvError`] once the queue is closed
 /// and drained. Cancel-safe (see [`Queue::recv_async`]).
@@ -207,6 +209,9 @@ impl<T> Iterator for Iter<'_, T> {
     }
 }
 
+// Fused: `None` means closed and drained, which is final (nothing is accepted after close).
+impl<T> FusedIterator for Iter<'_, T> {}
+
 impl<T> fmt::Debug for Iter<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Iter").finish_non_exhaustive()
@@ -214,26 +219,135 @@ impl<T> fmt::Debug for Iter<'_, T> {
 }
 
 /// Non-blocking iterator of [`Queue::try_iter`] and
-/// [`Receiver::try_iter`](crate::Receiver::try_iter); ends at the first empty look.
+/// [`Receiver::try_iter`](crate::Receiver::try_iter); ends, for good, at the first empty look
+/// (it is fused: a message sent after that is left for the next receive).
+///
+/// A producer that keeps up can keep it going forever; [`Drain`] stops at what was there.
 pub struct TryIter<'a, T> {
     chan: &'a Channel<T>,
+    ended: bool,
 }
 
 impl<'a, T> TryIter<'a, T> {
     pub(crate) fn new(chan: &'a Channel<T>) -> Self {
-        Self { chan }
+        Self { chan, ended: false }
     }
 }
 
 impl<T> Iterator for TryIter<'_, T> {
     type Item = T;
     fn next(&mut self) -> Option<T> {
-        self.chan.try_recv().ok().map(|(_, msg)| msg)
+        if self.ended {
+            return None;
+        }
+        let next = self.chan.try_recv().ok().map(|(_, msg)| msg);
+        self.ended = next.is_none();
+        next
     }
 }
 
+impl<T> FusedIterator for TryIter<'_, T> {}
+
 impl<T> fmt::Debug for TryIter<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TryIter").finish_non_exhaustive()
+        f.debug_struct("TryIter")
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Non-blocking iterator of [`Queue::drain`] and [`Receiver::drain`](crate::Receiver::drain):
+/// takes at most the messages that were in the queue when it was made, so it ends even while
+/// producers keep sending (unlike [`TryIter`]). Fused.
+///
+/// Messages it has not taken stay in the queue: dropping it part-way loses nothing. Other
+/// receivers may take some of the counted messages first, so it can yield fewer.
+pub struct Drain<'a, T> {
+    chan: &'a Channel<T>,
+    /// Messages it may still take (the queue's length when it was made, counted down).
+    left: usize,
+}
+
+impl<'a, T> Drain<'a, T> {
+    pub(crate) fn new(chan: &'a Channel<T>) -> Self {
+        Self {
+            chan,
+            left: chan.flavor.len(),
+        }
+    }
+}
+
+impl<T> Iterator for Drain<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        if self.left == 0 {
+            return None;
+        }
+        match self.chan.try_recv() {
+            Ok((_, msg)) => {
+                self.left -= 1;
+                Some(msg)
+            }
+            Err(_) => {
+                self.left = 0;
+                None
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left))
+    }
+}
+
+impl<T> FusedIterator for Drain<'_, T> {}
+
+impl<T> fmt::Debug for Drain<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Drain")
+            .field("left", &self.left)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Owning blocking iterator of `for msg in receiver` (`IntoIterator for Receiver`); ends when
+/// the queue is closed and drained. Fused.
+pub struct IntoIter<T> {
+    rx: Receiver<T>,
+}
+
+impl<T> IntoIter<T> {
+    pub(crate) fn new(rx: Receiver<T>) -> Self {
+        Self { rx }
+    }
+
+    /// The receiver back (it can still receive).
+    ///
+    /// ```
+    /// let (tx, rx) = segmq::unbounded();
+    /// tx.send(1).unwrap();
+    /// let mut it = rx.into_iter();
+    /// assert_eq!(it.next(), Some(1));
+    /// tx.send(2).unwrap();
+    /// assert_eq!(it.into_receiver().recv(), Ok(2));
+    /// ```
+    pub fn into_receiver(self) -> Receiver<T> {
+        self.rx
+    }
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+// Fused as `Iter`: closed and drained is final.
+impl<T> FusedIterator for IntoIter<T> {}
+
+impl<T> fmt::Debug for IntoIter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntoIter").field("rx", &self.rx).finish()
     }
 }

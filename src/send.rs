@@ -1,4 +1,4 @@
-//! The [`Send`] future of [`Queue::send_async`](crate::Queue::send_async).
+//! The [`SendFut`] future of [`Queue::send_async`](crate::Queue::send_async).
 
 use std::fmt;
 use std::future::Future;
@@ -17,15 +17,18 @@ use crate::error::{SendError, SendTimeoutError};
 /// so dropping the future drops the message with it and never leaves a half-written slot; a
 /// wake-up it received but did not use passes on to another waiting sender.
 #[must_use = "futures do nothing unless polled"]
-pub struct Send<'a, T>(SendSeq<'a, T>);
+///
+/// Earlier versions named it `Send`, which `use segmq::*` turned into a shadow of
+/// [`std::marker::Send`]; no alias is kept, since an alias would keep that trap.
+pub struct SendFut<'a, T>(SendSeq<'a, T>);
 
-impl<'a, T> Send<'a, T> {
+impl<'a, T> SendFut<'a, T> {
     pub(crate) fn new(chan: &'a Channel<T>, msg: T) -> Self {
         Self(SendSeq::new(chan, msg))
     }
 }
 
-impl<T> Future for Send<'_, T> {
+impl<T> Future for SendFut<'_, T> {
     type Output = Result<(), SendError<T>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -33,13 +36,13 @@ impl<T> Future for Send<'_, T> {
     }
 }
 
-impl<T> FusedFuture for Send<'_, T> {
+impl<T> FusedFuture for SendFut<'_, T> {
     fn is_terminated(&self) -> bool {
         self.0.msg.is_none()
     }
 }
 
-/// The send future behind [`Send`], which also yields the message's sequence number (used by
+/// The send future behind [`SendFut`], which also yields the message's sequence number (used by
 /// the MQ for message IDs).
 pub(crate) struct SendSeq<'a, T> {
     chan: &'a Channel<T>,
@@ -65,7 +68,7 @@ impl<T> Future for SendSeq<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        assert!(this.msg.is_some(), "`Send` polled after completion");
+        assert!(this.msg.is_some(), "`SendFut` polled after completion");
         match std::task::ready!(this.chan.poll_send(&mut this.msg, &mut this.waiter, cx)) {
             Ok(seq) => Poll::Ready(Ok(seq)),
             Err(SendTimeoutError::Closed(msg) | SendTimeoutError::Timeout(msg)) => {
@@ -81,9 +84,9 @@ impl<T> Drop for SendSeq<'_, T> {
     }
 }
 
-impl<T> fmt::Debug for Send<'_, T> {
+impl<T> fmt::Debug for SendFut<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Send")
+        f.debug_struct("SendFut")
             .field("done", &self.0.msg.is_none())
             .finish()
     }

@@ -35,7 +35,7 @@ pub trait Tx: Shared {
     /// `send_deadline`.
     fn send_deadline(&self, m: Tracked, d: Instant) -> Result<(), SendTimeoutError<Tracked>>;
     /// `send_async`.
-    fn send_async(&self, m: Tracked) -> segmq::Send<'_, Tracked>;
+    fn send_async(&self, m: Tracked) -> segmq::SendFut<'_, Tracked>;
     /// `send_batch`.
     fn send_batch(&self, ms: Vec<Tracked>) -> Result<usize, SendBatchError<Tracked>>;
     /// `try_send_batch`.
@@ -116,7 +116,7 @@ macro_rules! tx {
             ) -> Result<(), SendTimeoutError<Tracked>> {
                 $ty::send_deadline(self, m, d)
             }
-            fn send_async(&self, m: Tracked) -> segmq::Send<'_, Tracked> {
+            fn send_async(&self, m: Tracked) -> segmq::SendFut<'_, Tracked> {
                 $ty::send_async(self, m)
             }
             fn send_batch(&self, ms: Vec<Tracked>) -> Result<usize, SendBatchError<Tracked>> {

@@ -261,7 +261,7 @@ fn pick<T>(v: &[T], h: u8) -> Option<&T> {
 
 /// A `send_async` future kept across steps.
 struct HeldSend<'a> {
-    fut: Pin<Box<segmq::Send<'a, Tracked>>>,
+    fut: Pin<Box<segmq::SendFut<'a, Tracked>>>,
     id: u64,
     wake: Arc<WakeCounter>,
     /// Wake count when the last poll was pending; `None` once a wake-up came (the future must

@@ -27,6 +27,7 @@ pub(crate) type DeadLetter<T> = Arc<dyn Fn(Msg<T>) + Send + Sync>;
 /// assert_eq!(*dead.lock().unwrap(), [7]);
 /// assert_eq!(mq.stats("flaky").unwrap().retried, 2);
 /// ```
+#[must_use = "builder methods return the changed options; pass them to `Mq::register`"]
 pub struct QueueOptions<T> {
     pub(crate) concurrency: usize,
     pub(crate) capacity: Option<usize>,

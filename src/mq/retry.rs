@@ -53,6 +53,7 @@ use crate::sync::{thread, Condvar, Mutex, MutexGuard};
 /// assert_eq!(fixed.delay(1), Duration::from_millis(10));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "a retry policy does nothing until passed to `QueueOptions::retry`"]
 pub struct RetryPolicy {
     max_attempts: u32,
     backoff: Backoff,

@@ -45,6 +45,7 @@ pub enum SyncPolicy {
 /// assert_eq!(o.dir(), dir.path());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "builder methods return the changed options"]
 pub struct DurableOptions {
     pub(crate) dir: PathBuf,
     pub(crate) sync: SyncPolicy,
