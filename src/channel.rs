@@ -257,11 +257,23 @@ impl<T> Channel<T> {
         finished_recv(self.try_recv_batch(out, max))
     }
 
-    /// Blocking receive, until a message, closed-and-empty, or `deadline`.
+    /// Blocking receive, until a message, closed-and-empty, or `deadline`. The common case, a
+    /// message ready, is one `try_recv` inlined into the caller; only an empty queue takes the
+    /// waiting path.
+    #[inline]
     pub(crate) fn recv_blocking(
         &self,
         deadline: Option<Instant>,
     ) -> Result<(u64, T), RecvTimeoutError> {
+        match self.try_recv() {
+            Ok(done) => Ok(done),
+            Err(TryRecvError::Closed) => Err(RecvTimeoutError::Closed),
+            Err(TryRecvError::Empty) => self.recv_blocking_slow(deadline),
+        }
+    }
+
+    #[inline(never)]
+    fn recv_blocking_slow(&self, deadline: Option<Instant>) -> Result<(u64, T), RecvTimeoutError> {
         self.wait_recv(deadline, || self.recv_step())
     }
 
@@ -386,8 +398,23 @@ impl<T> Channel<T> {
         }
     }
 
-    /// Blocking send: waits for room (bounded flavour) until `deadline`, or close.
+    /// Blocking send: waits for room (bounded flavour) until `deadline`, or close. The common
+    /// case, room available, is one `try_send` inlined into the caller.
+    #[inline]
     pub(crate) fn send_blocking(
+        &self,
+        msg: T,
+        deadline: Option<Instant>,
+    ) -> Result<u64, SendTimeoutError<T>> {
+        match self.try_send(msg) {
+            Ok(seq) => Ok(seq),
+            Err(TrySendError::Closed(msg)) => Err(SendTimeoutError::Closed(msg)),
+            Err(TrySendError::Full(msg)) => self.send_blocking_slow(msg, deadline),
+        }
+    }
+
+    #[inline(never)]
+    fn send_blocking_slow(
         &self,
         msg: T,
         deadline: Option<Instant>,
