@@ -12,7 +12,10 @@
 //! 2. Queues are started only while the state is `Running`, under the same mutex that moves it
 //!    there: `start` starts the queues registered before it, `register` starts its queue itself
 //!    if the state is already `Running`. So a `register` racing `start` starts each queue's
-//!    workers exactly once. Registration is refused once the state is `Closing` or `Closed`.
+//!    workers exactly once. Registration is refused once the state is `Closing` or `Closed`:
+//!    checked when it begins and again, under the same lock, when it inserts the queue (its
+//!    slow part, a durable log's recovery, runs unlocked in between), so a stop never misses a
+//!    queue it should join.
 //! 3. Exactly one stop call, the one that moves the state to `Closing`, performs the *close*:
 //!    under the timer lock it marks every queue stopping and flushes the waiting retries (a
 //!    retry that meets a full queue is parked, see `retry.rs`); then it closes the queues, and
