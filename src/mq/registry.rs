@@ -552,6 +552,10 @@ impl Mq {
     /// there), it cannot wait for that handler: it waits for every other worker, and the
     /// report (see [`stop_timeout`](Mq::stop_timeout)) counts the caller's message as
     /// `in_flight`; that worker finishes it (and any retry of it) after the handler returns.
+    /// From inside an async handler on a multi-thread runtime the wait runs in
+    /// `tokio::task::block_in_place`, so the runtime thread's other tasks go on elsewhere; on
+    /// a current-thread runtime nothing else can run while the handler blocks, so the stop
+    /// does not wait (the report then says `timed_out` if other workers were still busy).
     ///
     /// A retry that meets a full bounded queue at stop does not wait for room: it is parked
     /// and run once the queue is closed and empty, so a handler blocked publishing into its
@@ -638,6 +642,11 @@ impl Drop for Mq {
     /// Stops gracefully (as [`Mq::stop`]); but after a [`stop_timeout`](Mq::stop_timeout) that
     /// timed out it does not wait: workers still busy are detached (their messages end as
     /// handled, dead-lettered or left when their handlers return) and logged.
+    ///
+    /// The `Mq`'s own tokio runtime (async queues without `QueueOptions::runtime`) is shut
+    /// down here; if the drop runs inside one of its handlers, that handler's task is cancelled
+    /// at its next `.await` and its message handed back as a leftover
+    /// ([`Publisher::drain_left`]).
     fn drop(&mut self) {
         self.stop_inner(None, Caller::Drop);
         #[cfg(feature = "tokio")]

@@ -153,6 +153,17 @@ impl Lifecycle {
     }
 }
 
+/// Runs a wait of a stop, as the calling thread allows (`None`: it cannot wait at all).
+#[cfg(feature = "tokio")]
+fn blocking_wait<R>(wait: impl FnOnce() -> R) -> Option<R> {
+    super::async_pool::run_blocking_wait(wait)
+}
+
+#[cfg(not(feature = "tokio"))]
+fn blocking_wait<R>(wait: impl FnOnce() -> R) -> Option<R> {
+    Some(wait())
+}
+
 /// Who is stopping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Caller {
@@ -224,10 +235,17 @@ impl Mq {
             deadline
         };
 
-        let mut all_exited = true;
-        for q in &queues {
-            all_exited &= q.wait_workers(deadline);
-        }
+        // Inside an async handler the wait must let this runtime thread's other tasks run
+        // elsewhere (`async_pool::BlockingWait`); on a current-thread runtime it cannot wait.
+        let wait_all = |deadline: Option<Instant>| {
+            let mut all_exited = true;
+            for q in &queues {
+                all_exited &= q.wait_workers(deadline);
+            }
+            all_exited
+        };
+        let all_exited =
+            blocking_wait(|| wait_all(deadline)).unwrap_or_else(|| wait_all(Some(Instant::now())));
         // Workers that met the deadline put their messages aside and exit quickly, so they may
         // all be gone by now: a leftover made during this stop also means "timed out" (unless
         // the `Mq` never ran: then the close itself made them, and no deadline was missed).
