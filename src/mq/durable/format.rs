@@ -142,7 +142,7 @@ pub(crate) fn parse(buf: &[u8], off: usize) -> Parsed<'_> {
 /// buffer per offset) is computed only where the framing could be a record: a length in range
 /// that fits in the buffer, a known kind, and the length that kind has. [`parse`] refuses every
 /// other offset anyway, so the result is the same as parsing at each offset; on random damage
-/// about one offset in 85 reaches the checksum instead of every one whose length fits.
+/// only the offsets whose kind byte also fits (about 1 in 256) reach the checksum.
 ///
 /// Limits, kept on purpose: an adversarial region (many offsets framed as long "published"
 /// records) still costs a checksum per such offset; and a record frame *inside* a payload
