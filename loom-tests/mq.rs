@@ -123,7 +123,10 @@ fn register_racing_register_of_the_same_name() {
         let theirs = other.join().unwrap();
         assert!(mine.is_ok() != theirs.is_ok(), "{mine:?} {theirs:?}");
         let lost = if mine.is_ok() { theirs } else { mine };
-        assert!(matches!(lost, Err(segmq::MqError::DuplicateQueue(_))), "{lost:?}");
+        assert!(
+            matches!(lost, Err(segmq::MqError::DuplicateQueue(_))),
+            "{lost:?}"
+        );
         assert_eq!(mq.queue_names(), ["q"]);
     });
 }
@@ -158,7 +161,11 @@ fn register_racing_stop() {
             Ok((p, published)) => {
                 assert!(in_report, "registered but not stopped: {report:?}");
                 let left = p.drain_left().len() as u64;
-                assert_eq!(left, u64::from(published), "never started: the message is left");
+                assert_eq!(
+                    left,
+                    u64::from(published),
+                    "never started: the message is left"
+                );
             }
         }
     });
