@@ -563,6 +563,54 @@ mod async_queues {
         assert!(p.drain_left().is_empty());
     }
 
+    /// `stop()` inside an async handler on a current-thread runtime: the other tasks need the
+    /// very thread the stop would block, so it must not wait for them; they finish the queue
+    /// after the handler returns.
+    #[test]
+    fn stop_inside_an_async_handler_on_a_current_thread_runtime_does_not_hang() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let handle = rt.handle().clone();
+        let (quit, quit_rx) = tokio::sync::oneshot::channel::<()>();
+        let driver = thread::spawn(move || {
+            rt.block_on(async {
+                let _ = quit_rx.await;
+            })
+        });
+        let mq = Arc::new(Mq::new());
+        let me: Arc<OnceLock<Weak<Mq>>> = Arc::new(OnceLock::new());
+        me.set(Arc::downgrade(&mq)).unwrap();
+        let (done_tx, done) = mpsc::channel();
+        let done_tx = Mutex::new(done_tx);
+        let m2 = me.clone();
+        let options = QueueOptions::new(2).runtime(handle);
+        let p = mq
+            .register_async("current-thread", options, move |m: &Msg<u32>| {
+                if m.data == 0 {
+                    m2.get().unwrap().upgrade().unwrap().stop();
+                    done_tx.lock().unwrap().send(()).unwrap();
+                }
+                Box::pin(async { Ok::<_, BoxError>(()) })
+            })
+            .unwrap();
+        for i in 0..5 {
+            p.publish(i).unwrap();
+        }
+        mq.start().unwrap();
+        // Before: the stop waited for the other task, which needed this thread: for ever.
+        done.recv_timeout(Duration::from_secs(60))
+            .expect("stop inside a current-thread runtime's handler hung");
+        let last = within("the outer stop", move || {
+            mq.stop_timeout(Duration::from_secs(60))
+        });
+        assert!(!last.timed_out && last.is_accounted(), "{last:?}");
+        assert_eq!((last.handled(), last.left()), (5, 0), "{last:?}");
+        quit.send(()).unwrap();
+        driver.join().unwrap();
+    }
+
     /// As `dropping_the_last_mq_inside_a_handler_does_not_wait_for_itself`, from an async
     /// handler, with messages queued behind it: `Drop` also shuts the `Mq`'s own runtime down
     /// from inside one of its tasks.

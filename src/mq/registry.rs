@@ -555,7 +555,8 @@ impl Mq {
     /// From inside an async handler on a multi-thread runtime the wait runs in
     /// `tokio::task::block_in_place`, so the runtime thread's other tasks go on elsewhere; on
     /// a current-thread runtime nothing else can run while the handler blocks, so the stop
-    /// does not wait (the report then says `timed_out` if other workers were still busy).
+    /// does not wait: the report then says `timed_out` if other workers were still busy, and
+    /// they finish the closed queue after the handler returns.
     ///
     /// A retry that meets a full bounded queue at stop does not wait for room: it is parked
     /// and run once the queue is closed and empty, so a handler blocked publishing into its

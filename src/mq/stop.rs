@@ -26,7 +26,9 @@
 //! 4. A stop's deadline is recorded in every queue *before* the close (or the wait for it), so
 //!    every worker that sees the queue closed also sees the deadline.
 //! 5. After the close, every stop call waits for the workers on its own terms (its own
-//!    deadline; never for the worker it runs on, when called from inside a handler), and joins
+//!    deadline; never for the worker it runs on, when called from inside a handler; inside an
+//!    async handler in `block_in_place`, and not at all on a current-thread runtime, whose
+//!    other tasks need the blocked thread), and joins
 //!    them only once they have all exited. Once every worker has exited, whatever is still in
 //!    a queue (only possible if workers died: a task runtime shut down, a bug) is moved to the
 //!    leftovers and reported, never dropped silently.
@@ -244,15 +246,20 @@ impl Mq {
             }
             all_exited
         };
-        let all_exited =
-            blocking_wait(|| wait_all(deadline)).unwrap_or_else(|| wait_all(Some(Instant::now())));
+        // Where it cannot wait (a current-thread runtime's handler), it only looks: the
+        // workers then finish the closed queue on their own (each within the deadline, which
+        // they know), so nothing queued is taken from them either.
+        let (all_exited, waited) = match blocking_wait(|| wait_all(deadline)) {
+            Some(all_exited) => (all_exited, true),
+            None => (wait_all(Some(Instant::now())), false),
+        };
         // Workers that met the deadline put their messages aside and exit quickly, so they may
         // all be gone by now: a leftover made during this stop also means "timed out" (unless
         // the `Mq` never ran: then the close itself made them, and no deadline was missed).
         let made_left = queues.iter().map(|q| q.stats().left).sum::<u64>() > left_before;
         let timed_out = !all_exited || (was_running && made_left);
         for q in &queues {
-            if timed_out {
+            if timed_out && waited {
                 q.drain_to_left();
             }
             if all_exited {
