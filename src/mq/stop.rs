@@ -28,10 +28,10 @@
 //! 5. After the close, every stop call waits for the workers on its own terms (its own
 //!    deadline; never for the worker it runs on, when called from inside a handler; inside an
 //!    async handler in `block_in_place`, and not at all on a current-thread runtime, whose
-//!    other tasks need the blocked thread), and joins
-//!    them only once they have all exited. Once every worker has exited, whatever is still in
-//!    a queue (only possible if workers died: a task runtime shut down, a bug) is moved to the
-//!    leftovers and reported, never dropped silently.
+//!    other tasks need the blocked thread), and joins them only once they have all exited.
+//!    Once every worker has exited, whatever is still in a queue (only possible if workers
+//!    died: a task runtime shut down, a bug) is moved to the leftovers and reported, never
+//!    dropped silently.
 //! 6. Whether the latest stop timed out is remembered: `Drop` after such a stop does not wait
 //!    for the workers (a stuck handler would block it for ever); it detaches the busy threads
 //!    and reports them in the log.
