@@ -105,6 +105,72 @@ fn register_racing_start() {
     });
 }
 
+/// Two registrations of one name at once (each checks and reserves the name under the
+/// registry lock, then builds its queue without it): exactly one wins, the other gets
+/// `DuplicateQueue`, and the winner's queue is the one registered.
+///
+/// Fails if: `register_erased` stops reserving the name (`reg.reserved.push(..)` removed):
+/// both pass the check and both insert, the second replacing the first in the map.
+#[test]
+fn register_racing_register_of_the_same_name() {
+    model(|| {
+        let mq = Arc::new(Mq::new());
+        let other = {
+            let mq = mq.clone();
+            thread::spawn(move || mq.register("q", 1, ok_handler).map(|_| ()))
+        };
+        let mine = mq.register("q", 1, ok_handler).map(|_| ());
+        let theirs = other.join().unwrap();
+        assert!(mine.is_ok() != theirs.is_ok(), "{mine:?} {theirs:?}");
+        let lost = if mine.is_ok() { theirs } else { mine };
+        assert!(
+            matches!(lost, Err(segmq::MqError::DuplicateQueue(_))),
+            "{lost:?}"
+        );
+        assert_eq!(mq.queue_names(), ["q"]);
+    });
+}
+
+/// `register` racing `stop`: the registration either fails with `Stopped`, or its queue is in
+/// that stop's report (the stop saw it and closed it); never a queue registered into a stopped
+/// `Mq` that no stop closed. Its message is accounted either way.
+///
+/// Fails if: `register_erased` does not check the lifecycle again when it inserts the queue
+/// (after its unlocked part): a registration that began before the stop inserts its queue
+/// after the stop took its list.
+#[test]
+fn register_racing_stop() {
+    model(|| {
+        let mq = Arc::new(Mq::new());
+        let registrar = {
+            let mq = mq.clone();
+            thread::spawn(move || {
+                let p = mq.register("q", 1, ok_handler)?;
+                let published = p.publish(7).is_ok();
+                Ok::<_, segmq::MqError>((p, published))
+            })
+        };
+        let report = mq.stop_timeout(Duration::ZERO);
+        let registered = registrar.join().unwrap();
+        let in_report = report.queues.iter().any(|q| q.name == "q");
+        match registered {
+            Err(e) => {
+                assert!(matches!(e, segmq::MqError::Stopped), "{e:?}");
+                assert!(!in_report && mq.queue_names().is_empty());
+            }
+            Ok((p, published)) => {
+                assert!(in_report, "registered but not stopped: {report:?}");
+                let left = p.drain_left().len() as u64;
+                assert_eq!(
+                    left,
+                    u64::from(published),
+                    "never started: the message is left"
+                );
+            }
+        }
+    });
+}
+
 /// A retry due at once (zero backoff) while `stop` begins: the timer thread's requeue races
 /// the stop's flush under the timer lock, and the worker's scheduling races both. The retry is
 /// run exactly once (requeued by the timer, flushed by the stop, or retried in place), never

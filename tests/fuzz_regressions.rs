@@ -17,7 +17,7 @@ mod mq_ops;
 #[path = "../fuzz/src/queue_ops.rs"]
 mod queue_ops;
 
-use mq_ops::{DeadLetter, MqOp, Spec};
+use mq_ops::{DeadLetter, Kind, MqOp, Spec};
 use queue_ops::{Api, Flavor, Op};
 
 /// Checker bug (queue_ops, first minutes of fuzzing): a pending `send_async` was woken when a
@@ -49,6 +49,8 @@ fn empty_batch_after_stop_is_ok() {
         delay: 0,
         exponential: false,
         dead_letter: DeadLetter::Default,
+        kind: Kind::Threads,
+        sync: 0,
     };
     mq_ops::check(&mq_ops::Input {
         ops: vec![

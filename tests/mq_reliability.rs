@@ -495,4 +495,174 @@ mod async_queues {
             "{s:?}"
         );
     }
+
+    /// As `stop_from_inside_a_handler_does_not_wait_for_itself`, from an async handler: the
+    /// stop blocks a runtime thread, and must neither wait for its own task nor lose the
+    /// messages queued behind it.
+    #[test]
+    fn stop_from_inside_an_async_handler_does_not_wait_for_itself() {
+        let mq = Arc::new(Mq::new());
+        let me: Arc<OnceLock<Weak<Mq>>> = Arc::new(OnceLock::new());
+        me.set(Arc::downgrade(&mq)).unwrap();
+        let (report_tx, reports) = mpsc::channel();
+        let report_tx = Mutex::new(report_tx);
+        let (both_tx, both_ran) = mpsc::channel();
+        let both_tx = Mutex::new(both_tx);
+        // Messages 1 and 2 meet here: each task has run once, and then waits for a message.
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let handled = Arc::new(AtomicU64::new(0));
+        let (m2, h2) = (me.clone(), handled.clone());
+        let p = mq
+            .register_async("self-stop", QueueOptions::new(2), move |m: &Msg<u32>| {
+                if m.data == 0 {
+                    let mq = m2.get().unwrap().upgrade().unwrap();
+                    report_tx
+                        .lock()
+                        .unwrap()
+                        // Shorter than the watchdog below, so a stuck stop is reported.
+                        .send(mq.stop_timeout(Duration::from_secs(30)))
+                        .unwrap();
+                }
+                let (barrier, h2) = (barrier.clone(), h2.clone());
+                let both_tx = both_tx.lock().unwrap().clone();
+                Box::pin(async move {
+                    if m.data > 0 && barrier.wait().await.is_leader() {
+                        both_tx.send(()).unwrap();
+                    }
+                    h2.fetch_add(1, SeqCst);
+                    Ok::<_, BoxError>(())
+                })
+            })
+            .unwrap();
+        mq.start().unwrap();
+        p.publish(1).unwrap();
+        p.publish(2).unwrap();
+        both_ran.recv().unwrap();
+        wait_for(|| p.stats().handled_ok == 2);
+        p.publish(0).unwrap();
+        let report = reports
+            .recv_timeout(Duration::from_secs(60))
+            .expect("stop inside an async handler hung");
+        // Before: the close woke the idle task into this runtime thread's LIFO slot, which no
+        // other thread may take, and the stop blocked that thread waiting for it: until the
+        // deadline (for ever with `stop()`).
+        assert!(!report.timed_out, "{report:?}");
+        assert!(report.is_accounted(), "{report:?}");
+        let q = &report.queues[0];
+        assert_eq!(
+            (q.handled_ok, q.in_flight, q.left, q.lost),
+            (2, 1, 0, 0),
+            "{q:?}"
+        );
+        let last = within("the outer stop", move || {
+            mq.stop_timeout(Duration::from_secs(60))
+        });
+        assert!(!last.timed_out && last.is_accounted(), "{last:?}");
+        assert_eq!((last.handled(), last.left()), (3, 0), "{last:?}");
+        assert_eq!(handled.load(SeqCst), 3);
+        assert!(p.drain_left().is_empty());
+    }
+
+    /// `stop()` inside an async handler on a current-thread runtime: the other tasks need the
+    /// very thread the stop would block, so it must not wait for them; they finish the queue
+    /// after the handler returns.
+    #[test]
+    fn stop_inside_an_async_handler_on_a_current_thread_runtime_does_not_hang() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let handle = rt.handle().clone();
+        let (quit, quit_rx) = tokio::sync::oneshot::channel::<()>();
+        let driver = thread::spawn(move || {
+            rt.block_on(async {
+                let _ = quit_rx.await;
+            })
+        });
+        let mq = Arc::new(Mq::new());
+        let me: Arc<OnceLock<Weak<Mq>>> = Arc::new(OnceLock::new());
+        me.set(Arc::downgrade(&mq)).unwrap();
+        let (done_tx, done) = mpsc::channel();
+        let done_tx = Mutex::new(done_tx);
+        let m2 = me.clone();
+        let options = QueueOptions::new(2).runtime(handle);
+        let p = mq
+            .register_async("current-thread", options, move |m: &Msg<u32>| {
+                if m.data == 0 {
+                    m2.get().unwrap().upgrade().unwrap().stop();
+                    done_tx.lock().unwrap().send(()).unwrap();
+                }
+                Box::pin(async { Ok::<_, BoxError>(()) })
+            })
+            .unwrap();
+        for i in 0..5 {
+            p.publish(i).unwrap();
+        }
+        mq.start().unwrap();
+        // Before: the stop waited for the other task, which needed this thread: for ever.
+        done.recv_timeout(Duration::from_secs(60))
+            .expect("stop inside a current-thread runtime's handler hung");
+        let last = within("the outer stop", move || {
+            mq.stop_timeout(Duration::from_secs(60))
+        });
+        assert!(!last.timed_out && last.is_accounted(), "{last:?}");
+        assert_eq!((last.handled(), last.left()), (5, 0), "{last:?}");
+        quit.send(()).unwrap();
+        driver.join().unwrap();
+    }
+
+    /// As `dropping_the_last_mq_inside_a_handler_does_not_wait_for_itself`, from an async
+    /// handler, with messages queued behind it: `Drop` also shuts the `Mq`'s own runtime down
+    /// from inside one of its tasks.
+    #[test]
+    fn dropping_the_last_mq_inside_an_async_handler_does_not_wait_for_itself() {
+        for concurrency in [1, 2] {
+            drop_the_last_mq_inside_an_async_handler(concurrency);
+        }
+    }
+
+    fn drop_the_last_mq_inside_an_async_handler(concurrency: usize) {
+        let slot: Arc<Mutex<Option<Arc<Mq>>>> = Arc::new(Mutex::new(None));
+        let (done_tx, done) = mpsc::channel();
+        let done_tx = Mutex::new(done_tx);
+        let handled = Arc::new(AtomicU64::new(0));
+        let (s2, h2) = (slot.clone(), handled.clone());
+        let mq = Arc::new(Mq::new());
+        let p = mq
+            .register_async(
+                "self-drop",
+                QueueOptions::new(concurrency),
+                move |m: &Msg<u32>| {
+                    if m.data == 0 {
+                        let last = s2.lock().unwrap().take().unwrap();
+                        drop(last); // runs `Drop for Mq` on this task
+                        done_tx.lock().unwrap().send(()).unwrap();
+                    }
+                    let h2 = h2.clone();
+                    Box::pin(async move {
+                        // The runtime may cancel the task here (the drop shut it down): then the
+                        // message is handed back as a leftover.
+                        tokio::task::yield_now().await;
+                        h2.fetch_add(1, SeqCst);
+                        Ok::<_, BoxError>(())
+                    })
+                },
+            )
+            .unwrap();
+        for i in 0..20 {
+            p.publish(i).unwrap();
+        }
+        *slot.lock().unwrap() = Some(mq.clone());
+        mq.start().unwrap();
+        drop(mq);
+        done.recv_timeout(Duration::from_secs(60))
+            .expect("dropping the Mq inside an async handler hung");
+        wait_for(|| p.stats().workers == 0);
+        // Every message handled, or handed back: none left in a queue nobody serves.
+        let left = p.drain_left().len() as u64;
+        let s = p.stats();
+        assert_eq!(s.handled_ok + left, 20, "concurrency {concurrency}: {s:?}");
+        assert_eq!(handled.load(SeqCst), s.handled_ok);
+        assert_eq!((s.depth, s.in_flight), (0, 0), "{s:?}");
+    }
 }

@@ -36,8 +36,10 @@ VARIANTS = {
     "MqOp": [
         "Register", "RegisterOther", "Publish", "TryPublish", "PublishByName", "PublishAsync",
         "PublishBatch", "PublishOther", "Lookup", "Start", "Stop", "StopTimeout", "Stats",
-        "DrainLeft", "Sleep",
+        "DrainLeft", "Sleep", "StopConcurrently", "Restart",
     ],
+    "Kind": ["Threads", "Async", "Durable", "AsyncDurable"],
+    "End": ["Stop", "StopTimeout", "Drop"],
 }
 
 
@@ -193,10 +195,11 @@ DOOMED = plan(step("Err"), step("SleepErr", u8(1)), step("Panic"))
 SLOW = plan(step("SleepOk", u8(2)), step("Ok"), step("Ok"))
 
 
-def spec(concurrency, capacity, attempts, delay, exponential, dead_letter):
+def spec(concurrency, capacity, attempts, delay, exponential, dead_letter, kind="Threads",
+         sync=0):
     cap = NONE if capacity is None else some(u8(capacity))
     return (u8(concurrency) + cap + u8(attempts - 1) + u8(delay) + flag(exponential)
-            + enum("DeadLetter", dead_letter))
+            + enum("DeadLetter", dead_letter) + enum("Kind", kind) + u8(sync))
 
 
 def mop(v, *fields):
@@ -247,6 +250,29 @@ MQ_OPS = {
         publish("PublishAsync", 2, DOOMED), publish("Publish", 2, OK), mop("Sleep", u8(3)),
         mop("Lookup", u8(1), flag(False)), publish("Publish", 1, FLAKY), mop("Stats", u8(1)),
         mop("Stop"), mop("DrainLeft", u8(1)),
+    ]),
+    "async-concurrent-stops": rest([
+        register(0, spec(2, None, 3, 1, False, "Record", "Async")),
+        register(1, spec(1, 2, 2, 0, True, "Default", "Async")), mop("Start"),
+        publish("Publish", 0, FLAKY), publish("PublishAsync", 1, SLOW),
+        mop("PublishBatch", u8(0), vec([DOOMED, SLOW, OK])), publish("Publish", 1, DOOMED),
+        mop("StopConcurrently", NONE, NONE), mop("Stats", u8(0)), mop("DrainLeft", u8(1)),
+    ]),
+    "durable-restarts": rest([
+        register(0, spec(1, None, 3, 1, False, "Record", "Durable", 0)),
+        register(1, spec(2, None, 2, 0, False, "Default", "AsyncDurable", 2)),
+        publish("Publish", 0, FLAKY), publish("Publish", 1, OK),
+        mop("PublishBatch", u8(0), vec([OK, DOOMED, SLOW])), mop("Restart", enum("End", "Drop")),
+        mop("Start"), publish("Publish", 0, SLOW), publish("Publish", 1, DOOMED),
+        mop("Restart", enum("End", "StopTimeout", u8(0))), publish("Publish", 0, OK),
+        mop("Start"), mop("StopConcurrently", some(u8(1)), NONE),
+    ]),
+    "durable-crash-running": rest([
+        register(2, spec(2, None, 2, 2, True, "RecordThenPanic", "Durable", 1)), mop("Start"),
+        mop("PublishBatch", u8(2), vec([SLOW, SLOW, FLAKY, DOOMED])), publish("Publish", 2, SLOW),
+        mop("StopTimeout", u8(1)), mop("Restart", enum("End", "Drop")),
+        mop("Start"), publish("Publish", 2, OK), mop("Restart", enum("End", "Stop")),
+        publish("PublishByName", 2, OK),
     ]),
 }
 

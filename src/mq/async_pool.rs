@@ -48,6 +48,47 @@ pub(crate) fn polling_handler_of(core: usize) -> bool {
     POLLING.with(|p| p.get() == core)
 }
 
+/// Whether this thread is polling an async handler (of any queue).
+fn polling_any_handler() -> bool {
+    POLLING.with(|p| p.get() != 0)
+}
+
+/// How a blocking wait of `stop` (or `Drop`) may run on this thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BlockingWait {
+    /// Not inside an async handler: wait as usual.
+    Plain,
+    /// Inside an async handler on a multi-thread runtime: wait in `block_in_place`, which
+    /// hands this worker thread's queued tasks (its LIFO slot included, which no other worker
+    /// may take) to another thread first. Without it, a task that the stop's close woke from
+    /// this thread sits in the LIFO slot of the thread that waits for it.
+    InPlace,
+    /// Inside an async handler on a current-thread runtime: every other task of the runtime
+    /// needs this very thread, so waiting for them cannot end. Do not wait.
+    Impossible,
+}
+
+/// What kind of blocking wait is possible on this thread (see [`BlockingWait`]).
+pub(crate) fn blocking_wait() -> BlockingWait {
+    if !polling_any_handler() {
+        return BlockingWait::Plain;
+    }
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => BlockingWait::Impossible,
+        Ok(_) => BlockingWait::InPlace,
+        Err(_) => BlockingWait::Plain,
+    }
+}
+
+/// Runs `wait` as [`blocking_wait`] allows; `None` if it must not wait at all.
+pub(crate) fn run_blocking_wait<R>(wait: impl FnOnce() -> R) -> Option<R> {
+    match blocking_wait() {
+        BlockingWait::Plain => Some(wait()),
+        BlockingWait::InPlace => Some(tokio::task::block_in_place(wait)),
+        BlockingWait::Impossible => None,
+    }
+}
+
 /// Checks that `handle`'s runtime can serve an async queue (it has timers).
 fn check_runtime(name: &str, handle: &tokio::runtime::Handle) -> Result<(), MqError> {
     let _entered = handle.enter();

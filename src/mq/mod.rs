@@ -69,6 +69,8 @@ mod names;
 mod options;
 mod publisher;
 mod registry;
+#[cfg(all(test, feature = "durable"))]
+mod registry_tests;
 mod retry;
 mod stats;
 mod stop;

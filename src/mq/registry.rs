@@ -104,11 +104,33 @@ impl<T: Send + 'static> ErasedQueue for Registered<T> {
 
 type Map = HashMap<Arc<str>, Arc<dyn ErasedQueue>>;
 
+/// Test hooks: a gate inside a registration's unlocked part (`registry_tests.rs`).
+#[cfg(all(test, feature = "durable"))]
+pub(crate) mod hooks {
+    use std::cell::RefCell;
+
+    thread_local! {
+        /// Run (on the registering thread) just before a durable log is opened.
+        pub(crate) static BEFORE_RECOVERY: RefCell<Option<Box<dyn FnMut()>>> =
+            const { RefCell::new(None) };
+    }
+
+    pub(crate) fn before_recovery() {
+        BEFORE_RECOVERY.with(|hook| {
+            if let Some(f) = hook.borrow_mut().as_mut() {
+                f();
+            }
+        });
+    }
+}
+
 pub(crate) struct Registry {
     /// Idle, running, stopping, stopped (`stop.rs`).
     pub(crate) life: Lifecycle,
     /// In registration order (for start, stop and reports).
     pub(crate) queues: Vec<Arc<dyn ErasedQueue>>,
+    /// Names whose registration is under way outside the lock (see `register_erased`).
+    pub(crate) reserved: Vec<String>,
 }
 
 /// What [`Mq::stop_timeout`] (or [`Mq::stop`]) saw.
@@ -285,6 +307,7 @@ impl Mq {
             registry: Mutex::new(Registry {
                 life: Lifecycle::new(),
                 queues: Vec::new(),
+                reserved: Vec::new(),
             }),
             closed: Condvar::new(),
             timer: Arc::new(RetryTimer::default()),
@@ -367,15 +390,61 @@ impl Mq {
         spawn: Spawn<T>,
     ) -> Result<Publisher<T>, MqError> {
         check_name(name)?;
-        let mut reg = lock(&self.registry);
-        let running = reg.life.admits_registration()?;
-        if self.map.load().contains_key(name) {
-            return Err(MqError::DuplicateQueue(name.to_owned()));
+        let concurrency = options.concurrency;
+        // Under the lock only the checks and the name's reservation: the slow and fallible
+        // part (a durable queue's recovery reads and replays its whole log) runs outside it,
+        // so `start`, `stop`, `queue_names` and `Debug` do not wait for another queue's disk.
+        // The reservation makes a second registration of the name fail at once, as if the
+        // first had finished (one winner).
+        {
+            let mut reg = lock(&self.registry);
+            reg.life.admits_registration()?;
+            if self.map.load().contains_key(name) || reg.reserved.iter().any(|n| n == name) {
+                return Err(MqError::DuplicateQueue(name.to_owned()));
+            }
+            reg.reserved.push(name.to_owned());
         }
+        let built = self.build_core(name, concurrency, options);
+        let mut reg = lock(&self.registry);
+        reg.reserved.retain(|n| n != name);
+        let core = built?;
+        // The lifecycle may have moved meanwhile: a stop that began since is not joined by a
+        // queue it never saw (dropping `core` here closes its log; recovered messages stay
+        // there, undone, for the next registration).
+        let running = reg.life.admits_registration()?;
+        let publisher = Publisher {
+            core: Arc::new(core),
+        };
+        let entry: Arc<dyn ErasedQueue> = Arc::new(Registered {
+            publisher: publisher.clone(),
+            spawn,
+        });
+        let mut map = Map::clone(&self.map.load());
+        map.insert(publisher.core.name.into(), entry.clone());
+        self.map.store(Arc::new(map));
+        reg.queues.push(entry.clone());
+        // stop.rs, invariant 2: started here only if `start` already ran. Spawning stays under
+        // the lock (it is quick and bounded, unlike recovery): a stop that could run between
+        // the insertion above and the spawn would wait for no worker of this queue and drain
+        // it while its workers start.
+        let started = if running { entry.start() } else { Ok(()) };
+        drop(reg);
+        tracing::info!(queue = name, concurrency, "mq: queue registered");
+        started.map(|()| publisher)
+    }
+
+    /// A registration's queue, durable log opened and recovered: the slow part of `register`,
+    /// run without the registry lock while the name is reserved.
+    fn build_core<T: Send + 'static>(
+        &self,
+        name: &str,
+        concurrency: usize,
+        options: QueueOptions<T>,
+    ) -> Result<QueueCore<T>, MqError> {
         #[allow(unused_mut)]
         let mut core = QueueCore::new(
             name,
-            options.concurrency,
+            concurrency,
             options.capacity,
             options.retry,
             options.dead_letter,
@@ -391,29 +460,12 @@ impl Mq {
                            hold; bound the publishers instead)",
                 });
             }
+            #[cfg(test)]
+            hooks::before_recovery();
             let durable = super::durable::Durable::open(spec, &core.queue)?;
             core.durable = Some(durable);
         }
-        let publisher = Publisher {
-            core: Arc::new(core),
-        };
-        let entry: Arc<dyn ErasedQueue> = Arc::new(Registered {
-            publisher: publisher.clone(),
-            spawn,
-        });
-        let mut map = Map::clone(&self.map.load());
-        map.insert(publisher.core.name.into(), entry.clone());
-        self.map.store(Arc::new(map));
-        reg.queues.push(entry.clone());
-        // stop.rs, invariant 2: started here only if `start` already ran.
-        let started = if running { entry.start() } else { Ok(()) };
-        drop(reg);
-        tracing::info!(
-            queue = name,
-            concurrency = options.concurrency,
-            "mq: queue registered"
-        );
-        started.map(|()| publisher)
+        Ok(core)
     }
 
     /// The typed publisher of a registered queue.
@@ -500,6 +552,11 @@ impl Mq {
     /// there), it cannot wait for that handler: it waits for every other worker, and the
     /// report (see [`stop_timeout`](Mq::stop_timeout)) counts the caller's message as
     /// `in_flight`; that worker finishes it (and any retry of it) after the handler returns.
+    /// From inside an async handler on a multi-thread runtime the wait runs in
+    /// `tokio::task::block_in_place`, so the runtime thread's other tasks go on elsewhere; on
+    /// a current-thread runtime nothing else can run while the handler blocks, so the stop
+    /// does not wait: the report then says `timed_out` if other workers were still busy, and
+    /// they finish the closed queue after the handler returns.
     ///
     /// A retry that meets a full bounded queue at stop does not wait for room: it is parked
     /// and run once the queue is closed and empty, so a handler blocked publishing into its
@@ -586,6 +643,11 @@ impl Drop for Mq {
     /// Stops gracefully (as [`Mq::stop`]); but after a [`stop_timeout`](Mq::stop_timeout) that
     /// timed out it does not wait: workers still busy are detached (their messages end as
     /// handled, dead-lettered or left when their handlers return) and logged.
+    ///
+    /// The `Mq`'s own tokio runtime (async queues without `QueueOptions::runtime`) is shut
+    /// down here; if the drop runs inside one of its handlers, that handler's task is cancelled
+    /// at its next `.await` and its message handed back as a leftover
+    /// ([`Publisher::drain_left`]).
     fn drop(&mut self) {
         self.stop_inner(None, Caller::Drop);
         #[cfg(feature = "tokio")]

@@ -12,7 +12,10 @@
 //! 2. Queues are started only while the state is `Running`, under the same mutex that moves it
 //!    there: `start` starts the queues registered before it, `register` starts its queue itself
 //!    if the state is already `Running`. So a `register` racing `start` starts each queue's
-//!    workers exactly once. Registration is refused once the state is `Closing` or `Closed`.
+//!    workers exactly once. Registration is refused once the state is `Closing` or `Closed`:
+//!    checked when it begins and again, under the same lock, when it inserts the queue (its
+//!    slow part, a durable log's recovery, runs unlocked in between), so a stop never misses a
+//!    queue it should join.
 //! 3. Exactly one stop call, the one that moves the state to `Closing`, performs the *close*:
 //!    under the timer lock it marks every queue stopping and flushes the waiting retries (a
 //!    retry that meets a full queue is parked, see `retry.rs`); then it closes the queues, and
@@ -23,10 +26,12 @@
 //! 4. A stop's deadline is recorded in every queue *before* the close (or the wait for it), so
 //!    every worker that sees the queue closed also sees the deadline.
 //! 5. After the close, every stop call waits for the workers on its own terms (its own
-//!    deadline; never for the worker it runs on, when called from inside a handler), and joins
-//!    them only once they have all exited. Once every worker has exited, whatever is still in
-//!    a queue (only possible if workers died: a task runtime shut down, a bug) is moved to the
-//!    leftovers and reported, never dropped silently.
+//!    deadline; never for the worker it runs on, when called from inside a handler; inside an
+//!    async handler in `block_in_place`, and not at all on a current-thread runtime, whose
+//!    other tasks need the blocked thread), and joins them only once they have all exited.
+//!    Once every worker has exited, whatever is still in a queue (only possible if workers
+//!    died: a task runtime shut down, a bug) is moved to the leftovers and reported, never
+//!    dropped silently.
 //! 6. Whether the latest stop timed out is remembered: `Drop` after such a stop does not wait
 //!    for the workers (a stuck handler would block it for ever); it detaches the busy threads
 //!    and reports them in the log.
@@ -150,6 +155,17 @@ impl Lifecycle {
     }
 }
 
+/// Runs a wait of a stop, as the calling thread allows (`None`: it cannot wait at all).
+#[cfg(feature = "tokio")]
+fn blocking_wait<R>(wait: impl FnOnce() -> R) -> Option<R> {
+    super::async_pool::run_blocking_wait(wait)
+}
+
+#[cfg(not(feature = "tokio"))]
+fn blocking_wait<R>(wait: impl FnOnce() -> R) -> Option<R> {
+    Some(wait())
+}
+
 /// Who is stopping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Caller {
@@ -221,17 +237,29 @@ impl Mq {
             deadline
         };
 
-        let mut all_exited = true;
-        for q in &queues {
-            all_exited &= q.wait_workers(deadline);
-        }
+        // Inside an async handler the wait must let this runtime thread's other tasks run
+        // elsewhere (`async_pool::BlockingWait`); on a current-thread runtime it cannot wait.
+        let wait_all = |deadline: Option<Instant>| {
+            let mut all_exited = true;
+            for q in &queues {
+                all_exited &= q.wait_workers(deadline);
+            }
+            all_exited
+        };
+        // Where it cannot wait (a current-thread runtime's handler), it only looks: the
+        // workers then finish the closed queue on their own (each within the deadline, which
+        // they know), so nothing queued is taken from them either.
+        let (all_exited, waited) = match blocking_wait(|| wait_all(deadline)) {
+            Some(all_exited) => (all_exited, true),
+            None => (wait_all(Some(Instant::now())), false),
+        };
         // Workers that met the deadline put their messages aside and exit quickly, so they may
         // all be gone by now: a leftover made during this stop also means "timed out" (unless
         // the `Mq` never ran: then the close itself made them, and no deadline was missed).
         let made_left = queues.iter().map(|q| q.stats().left).sum::<u64>() > left_before;
         let timed_out = !all_exited || (was_running && made_left);
         for q in &queues {
-            if timed_out {
+            if timed_out && waited {
                 q.drain_to_left();
             }
             if all_exited {
