@@ -73,8 +73,10 @@ pub use handles::{bounded, unbounded, Receiver, Sender};
 pub use mq::{Damage, DurableError, DurableOptions, RecoveryReport, SyncPolicy};
 pub use mq::{
     Mq, MqError, Msg, PublishError, Publisher, QueueOptions, QueueReport, QueueStats, RetryPolicy,
-    StopReport,
+    StopReport, Transport,
 };
+#[cfg(feature = "nats")]
+pub use mq::{RemoteError, RemoteStats};
 pub use queue::Queue;
 pub use recv::{Iter, Recv, RecvBatch, RecvStream, TryIter};
 pub use send::Send;

@@ -69,6 +69,7 @@ mod names;
 mod options;
 mod publisher;
 mod registry;
+mod remote;
 mod retry;
 mod stats;
 mod stop;
@@ -84,6 +85,9 @@ pub use msg::Msg;
 pub use options::QueueOptions;
 pub use publisher::Publisher;
 pub use registry::{Mq, QueueReport, StopReport};
+pub use remote::Transport;
+#[cfg(feature = "nats")]
+pub use remote::{RemoteError, RemoteStats};
 pub use retry::RetryPolicy;
 pub use stats::QueueStats;
 
