@@ -726,3 +726,107 @@ fn a_server_restart_fails_publishes_cleanly_and_loses_nothing_acknowledged() {
     }
     mq.stop();
 }
+
+/// A handler that runs for several `ack_wait`s keeps its message: in-progress acks stop the
+/// server from giving it to another consumer meanwhile.
+#[test]
+fn a_long_handler_is_not_redelivered_while_it_runs() {
+    let server = NatsServer::start();
+    let ack_wait = Duration::from_millis(500);
+    let t = transport(&server).ack_wait(ack_wait);
+    let retry = RetryPolicy::fixed(5, Duration::from_millis(1));
+    let (a_started_tx, a_started_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release = Mutex::new(release_rx);
+    let a = Mq::new();
+    let q = a
+        .register_with(
+            "long",
+            QueueOptions::new(1).retry(retry.clone()).transport(&t),
+            move |m: &Msg<u8>| {
+                a_started_tx.send((m.id, m.attempt())).unwrap();
+                let _ = release.lock().unwrap().recv_timeout(SOON);
+                Ok::<_, MqError>(())
+            },
+        )
+        .unwrap();
+    let id = q.publish(1).unwrap();
+    a.start().unwrap();
+    assert_eq!(recv_n(&a_started_rx, 1), [(id, 1)]);
+    let b = Mq::new();
+    let (b_tx, b_rx) = mpsc::channel();
+    b.register_with(
+        "long",
+        QueueOptions::new(1).retry(retry).transport(&t),
+        move |m: &Msg<u8>| {
+            b_tx.send((m.id, m.attempt())).unwrap();
+            Ok::<_, MqError>(())
+        },
+    )
+    .unwrap();
+    b.start().unwrap();
+    // Something that must not happen: B is given the message once an ack_wait passes without
+    // a sign of life from A. Six ack_waits of the server's clock without it are the evidence.
+    let redelivered = b_rx.recv_timeout(ack_wait * 6);
+    assert!(
+        redelivered.is_err(),
+        "redelivered while its handler ran: {redelivered:?}"
+    );
+    drop(release_tx);
+    a.stop();
+    b.stop();
+    assert_eq!(a.stats("long").unwrap().handled_ok, 1);
+    assert_eq!(b.stats("long").unwrap().handled_ok, 0);
+    assert!(a_started_rx.try_recv().is_err());
+}
+
+/// A message handed back at stop is redelivered once, not bounced through this process's own
+/// open pull request (which would raise its delivery count on every bounce).
+#[test]
+fn a_handed_back_message_costs_one_delivery() {
+    let server = NatsServer::start();
+    let t = transport(&server).ack_wait(Duration::from_secs(600));
+    let (a_tx, a_rx) = mpsc::channel();
+    let a = Arc::new(Mq::new());
+    let me = Arc::downgrade(&a);
+    let qa = a
+        .register_with(
+            "bounce",
+            QueueOptions::new(1).transport(&t),
+            move |m: &Msg<u8>| {
+                if let Some(a) = me.upgrade() {
+                    a.stop_timeout(Duration::ZERO);
+                }
+                a_tx.send(m.id).unwrap();
+                Ok::<_, MqError>(())
+            },
+        )
+        .unwrap();
+    // Two messages: the second waits in A's hand-off queue while A's next pull request, for
+    // one more, stays open on the server (there is no third).
+    qa.publish(1).unwrap();
+    qa.publish(2).unwrap();
+    a.start().unwrap();
+    let first = recv_n(&a_rx, 1)[0];
+    assert!(!a.stop_timeout(SOON).timed_out);
+    let b = Mq::new();
+    let (b_tx, b_rx) = mpsc::channel();
+    let retry = RetryPolicy::fixed(10, Duration::from_millis(1));
+    b.register_with(
+        "bounce",
+        QueueOptions::new(1).retry(retry).transport(&t),
+        move |m: &Msg<u8>| {
+            b_tx.send((m.id, m.attempt())).unwrap();
+            Ok::<_, MqError>(())
+        },
+    )
+    .unwrap();
+    b.start().unwrap();
+    let other = 3 - first;
+    assert_eq!(
+        recv_n(&b_rx, 1),
+        [(other, 2)],
+        "delivered to A once, then to B"
+    );
+    b.stop();
+}

@@ -52,7 +52,9 @@
 //! an attempt), `worker.rs` (worker threads), `async_pool.rs` (tokio tasks), `user_code.rs`
 //! (user code never kills a worker), `stop.rs` (the lifecycle state machine and the stop
 //! procedure), `live.rs` (the live-worker count), `clock.rs` (deadlines; stubbed under loom),
-//! `retry.rs` (timer, stop without losing retries), `stats.rs` (counters).
+//! `retry.rs` (timer, stop without losing retries), `stats.rs` (counters), `remote/` (queues
+//! kept by a NATS JetStream server and shared between processes: [`Transport`], feature
+//! `nats`).
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "tokio")]

@@ -15,19 +15,35 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::context::{
+    PublishAckFuture, PublishError as NatsPublishError, PublishErrorKind,
+};
 use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
 use async_nats::jetstream::ErrorCode;
 use bytes::Bytes;
 
-use super::link::Conn;
+use super::link::{Conn, REQUEST_TIMEOUT};
 use super::spec::{Decode, Encode};
 use super::{RemoteError, RemoteSpec};
 use crate::mq::{MqError, PublishError};
 
 /// The longest a blocking publish sleeps between two tries while the stream is full.
 const FULL_BACKOFF_MAX: Duration = Duration::from_millis(50);
+
+/// `fut` (a publish and its ack), given up as timed out after twice the request timeout: the
+/// ack has its own timeout, but the send before it waits for room in the client's buffer,
+/// which fills while the connection is down.
+async fn bounded<F>(fut: F) -> Result<PublishAck, NatsPublishError>
+where
+    F: std::future::Future<Output = Result<PublishAck, NatsPublishError>>,
+{
+    match tokio::time::timeout(REQUEST_TIMEOUT * 2, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(NatsPublishError::new(PublishErrorKind::TimedOut)),
+    }
+}
 
 /// The server side of one queue.
 pub(crate) struct Remote<T> {
@@ -111,9 +127,7 @@ impl<T: Send + 'static> Remote<T> {
                 Ok::<_, Box<dyn std::error::Error + Send + Sync>>(s.info().await?.config.clone())
             })
             .map_err(|e| fail(format!("cannot create or read stream `{stream_name}`: {e}")))?;
-        if info.retention != RetentionPolicy::WorkQueue
-            || !info.subjects.iter().any(|s| *s == subject)
-        {
+        if info.retention != RetentionPolicy::WorkQueue || !info.subjects.contains(&subject) {
             return Err(fail(format!(
                 "stream `{stream_name}` exists with another configuration (retention {:?}, \
                  subjects {:?}); segmq needs a work-queue stream on `{subject}`",
@@ -172,10 +186,10 @@ impl<T: Send + 'static> Remote<T> {
             let js = self.conn.js.clone();
             let subject = self.subject.clone();
             let attempt = msg.clone();
-            let outcome = self.conn.run(async move {
+            let outcome = self.conn.run(bounded(async move {
                 let ack = js.send_publish(subject, attempt).await?;
                 ack.await
-            });
+            }));
             match outcome {
                 Ok(ack) => return Ok(ack.sequence),
                 Err(e) => {
@@ -211,10 +225,10 @@ impl<T: Send + 'static> Remote<T> {
         };
         let js = self.conn.js.clone();
         let subject = self.subject.clone();
-        let task = self.conn.handle.spawn(async move {
+        let task = self.conn.handle.spawn(bounded(async move {
             let ack = js.send_publish(subject, msg).await?;
             ack.await
-        });
+        }));
         match task.await {
             Ok(Ok(ack)) => Ok(ack.sequence),
             Ok(Err(e)) => {
@@ -287,7 +301,7 @@ impl<T: Send + 'static> Remote<T> {
 
     /// A client error as a [`RemoteError`], with `Full` recognised (`maximum messages
     /// exceeded`, error 10077, on a stream with `discard: new`).
-    fn classify(&self, e: async_nats::jetstream::context::PublishError) -> RemoteError {
+    fn classify(&self, e: NatsPublishError) -> RemoteError {
         let kind = e.kind();
         let full = kind == PublishErrorKind::Other
             && std::error::Error::source(&e)

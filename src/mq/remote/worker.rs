@@ -45,6 +45,7 @@ use async_nats::jetstream::{self, AckKind};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
+use super::link::REQUEST_TIMEOUT;
 use super::queue::Remote;
 use super::RemoteError;
 use crate::mq::core::{lock, LiveGuard, QueueCore};
@@ -119,6 +120,8 @@ where
     let consumer = open_consumer(remote, core.concurrency)?;
     let handoff: Arc<Queue<Delivery>> = Arc::new(Queue::bounded(core.concurrency));
     let aside: Arc<Mutex<Vec<Delivery>>> = Arc::new(Mutex::new(Vec::new()));
+    let running: Running = (0..core.concurrency).map(|_| Mutex::new(None)).collect();
+    start_ticker(remote, &running);
     let mut spawned = Ok(());
     {
         // Held while spawning, as in `worker.rs::spawn_threads`.
@@ -126,10 +129,10 @@ where
         for worker in 0..core.concurrency {
             let (w, live) = core.enter();
             let (core2, handler) = (core.clone(), handler.clone());
-            let (handoff, aside) = (handoff.clone(), aside.clone());
+            let (handoff, aside, running) = (handoff.clone(), aside.clone(), running.clone());
             let body = move || {
                 let _live: LiveGuard<T> = live;
-                run_worker(&core2, worker, &w, &*handler, &handoff, &aside);
+                run_worker(&core2, worker, &w, &*handler, &handoff, &aside, &running);
             };
             match thread::Builder::new()
                 .name(format!("mq:{}:{worker}", core.name))
@@ -173,6 +176,8 @@ async fn pull_loop<T: Send + 'static>(
 ) {
     let _close = CloseOnDrop(handoff.clone());
     let mut closing = false;
+    // Logged once per outage, not once per retry.
+    let mut failing = false;
     while !closing && !core.queue.is_closed() {
         let want = batch.saturating_sub(handoff.len()).max(1);
         let request = consumer
@@ -183,9 +188,16 @@ async fn pull_loop<T: Send + 'static>(
         // Never given up half-way: once the request may have reached the server, messages
         // for it will come, and dropping its subscription would strand them until ack_wait.
         let mut messages = match request.await {
-            Ok(m) => m,
+            Ok(m) => {
+                if std::mem::take(&mut failing) {
+                    tracing::info!(queue = %core.name, "mq: pulling again");
+                }
+                m
+            }
             Err(e) => {
-                tracing::warn!(queue = %core.name, "mq: pull request failed: {e}");
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::warn!(queue = %core.name, "mq: pull request failed (retrying every {PULL_RETRY:?}): {e}");
+                }
                 // `recv_async` on the local queue (always empty for a remote queue) ends when
                 // the queue is closed: that is the stop signal.
                 tokio::select! {
@@ -232,6 +244,7 @@ fn run_worker<T, F, E>(
     handler: &F,
     handoff: &Queue<Delivery>,
     aside: &Mutex<Vec<Delivery>>,
+    running: &Running,
 ) where
     T: Send + 'static,
     F: Fn(&Msg<T>) -> Result<(), E>,
@@ -247,7 +260,16 @@ fn run_worker<T, F, E>(
             continue;
         }
         let turn = catch_unwind(AssertUnwindSafe(|| {
-            handle_one(core, remote, worker, w, handler, &mut rng, delivery)
+            handle_one(
+                core,
+                remote,
+                worker,
+                w,
+                handler,
+                &mut rng,
+                &running[worker],
+                delivery,
+            )
         }));
         if turn.is_err() {
             core.lose(w, worker);
@@ -259,8 +281,13 @@ fn run_worker<T, F, E>(
         answer(remote, delivery, AckKind::Nak(None), "hand back");
     }
     let client = remote.conn.client.clone();
-    if let Err(e) = remote.conn.run(async move { client.flush().await }) {
-        tracing::warn!(queue = %core.name, worker, "mq: flushing the acks failed: {e}");
+    // Bounded, so that a stop while the server is down returns (the unflushed answers are
+    // redelivered: at least once).
+    let flushed = remote
+        .conn
+        .run(async move { tokio::time::timeout(REQUEST_TIMEOUT, client.flush()).await });
+    if !matches!(flushed, Ok(Ok(()))) {
+        tracing::warn!(queue = %core.name, worker, "mq: the answers were not flushed: {flushed:?}");
     }
     tracing::debug!(queue = %core.name, worker, "mq: remote worker stopped");
 }
@@ -268,8 +295,19 @@ fn run_worker<T, F, E>(
 /// Sends an answer for a delivery; a failure is logged (the server redelivers after
 /// `ack_wait`: at least once).
 fn answer<T: Send + 'static>(remote: &Remote<T>, d: Delivery, kind: AckKind, what: &str) {
-    if let Err(e) = remote.conn.run(async move { d.ack_with(kind).await }) {
-        tracing::warn!(queue = %remote.queue, "mq: {what} not sent (the server will redeliver): {e}");
+    // Bounded: with the connection down for long, the client's buffer fills and a send would
+    // wait for the reconnect.
+    let sent = remote
+        .conn
+        .run(async move { tokio::time::timeout(REQUEST_TIMEOUT, d.ack_with(kind)).await });
+    match sent {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(queue = %remote.queue, "mq: {what} not sent (the server will redeliver): {e}")
+        }
+        Err(_) => {
+            tracing::warn!(queue = %remote.queue, "mq: {what} not sent in {REQUEST_TIMEOUT:?} (the server will redeliver)")
+        }
     }
 }
 
@@ -284,32 +322,42 @@ fn published_instant(published_unix_nanos: i128) -> Instant {
     now.checked_sub(Duration::from_nanos(age)).unwrap_or(now)
 }
 
-/// Sends in-progress acks for a running handler until dropped (invariant 2).
-struct Progress(Option<tokio::task::JoinHandle<()>>);
+/// What each worker is running: the ack subject of its delivery while the handler runs
+/// (invariant 2). One ticker task per queue sends an in-progress ack for every occupied slot
+/// each `ack_wait / 3`, so a message costs two uncontended locks, not a timer of its own. The
+/// ticker holds the slots weakly and ends when the last worker has dropped them.
+type Running = Arc<[Mutex<Option<async_nats::Subject>>]>;
 
-impl Progress {
-    fn start<T: Send + 'static>(remote: &Remote<T>, d: &Delivery) -> Self {
-        let Some(reply) = d.message.reply.clone() else {
-            return Self(None);
-        };
-        let client = remote.conn.client.clone();
-        let every = remote.ack_wait / 3;
-        Self(Some(remote.conn.handle.spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let _ = client
-                    .publish(reply.clone(), Bytes::from_static(b"+WPI"))
-                    .await;
+fn start_ticker<T: Send + 'static>(remote: &Remote<T>, running: &Running) {
+    let slots = Arc::downgrade(running);
+    let client = remote.conn.client.clone();
+    let every = remote.ack_wait / 3;
+    remote.conn.handle.spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(slots) = slots.upgrade() else { break };
+            let busy: Vec<_> = slots.iter().filter_map(|s| lock(s).clone()).collect();
+            drop(slots);
+            for reply in busy {
+                let _ = client.publish(reply, Bytes::from_static(b"+WPI")).await;
             }
-        })))
+        }
+    });
+}
+
+/// Marks a worker's slot busy with a delivery until dropped.
+struct InProgress<'a>(&'a Mutex<Option<async_nats::Subject>>);
+
+impl<'a> InProgress<'a> {
+    fn new(slot: &'a Mutex<Option<async_nats::Subject>>, d: &Delivery) -> Self {
+        *lock(slot) = d.message.reply.clone();
+        Self(slot)
     }
 }
 
-impl Drop for Progress {
+impl Drop for InProgress<'_> {
     fn drop(&mut self) {
-        if let Some(t) = self.0.take() {
-            t.abort();
-        }
+        *lock(self.0) = None;
     }
 }
 
@@ -321,6 +369,7 @@ fn handle_one<T, F, E>(
     w: &WorkerStats,
     handler: &F,
     rng: &mut XorShift,
+    slot: &Mutex<Option<async_nats::Subject>>,
     d: Delivery,
 ) where
     T: Send + 'static,
@@ -381,7 +430,7 @@ fn handle_one<T, F, E>(
         WorkerStats::bump(&w.finished);
         return;
     }
-    let progress = Progress::start(remote, &d);
+    let progress = InProgress::new(slot, &d);
     let outcome = call_handler(handler, &msg);
     drop(progress);
     let (failure, after) = match decide(outcome, attempt, core.policy(), rng) {
