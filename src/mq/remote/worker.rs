@@ -262,7 +262,6 @@ fn run_worker<T, F, E>(
         let turn = catch_unwind(AssertUnwindSafe(|| {
             handle_one(
                 core,
-                remote,
                 worker,
                 w,
                 handler,
@@ -364,7 +363,6 @@ impl Drop for InProgress<'_> {
 /// One delivery's turn.
 fn handle_one<T, F, E>(
     core: &Arc<QueueCore<T>>,
-    remote: &Remote<T>,
     worker: usize,
     w: &WorkerStats,
     handler: &F,
@@ -376,6 +374,7 @@ fn handle_one<T, F, E>(
     F: Fn(&Msg<T>) -> Result<(), E>,
     E: Into<BoxError>,
 {
+    let remote = core.remote.as_ref().expect("a remote queue's worker");
     WorkerStats::bump(&w.popped);
     let (id, delivered, published) = match d.info() {
         Ok(i) => (
