@@ -830,3 +830,64 @@ fn a_handed_back_message_costs_one_delivery() {
     );
     b.stop();
 }
+
+/// `Transport::json`: other services read (and write) the subject as JSON; a message that
+/// does not decode is terminated and counted, not retried for ever.
+#[test]
+fn json_queues_speak_json_on_the_subject_and_terminate_what_does_not_decode() {
+    #[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+    struct Word {
+        word: String,
+        lang: String,
+    }
+    let server = NatsServer::start();
+    let t = transport(&server).json();
+    let mq = Mq::new();
+    let (tx, rx) = mpsc::channel();
+    let q = mq
+        .register_with(
+            "json",
+            QueueOptions::new(1).transport(&t),
+            move |m: &Msg<Word>| {
+                tx.send(m.data.clone()).unwrap();
+                Ok::<_, MqError>(())
+            },
+        )
+        .unwrap();
+    let id = q
+        .publish(Word {
+            word: "hiraeth".into(),
+            lang: "cy".into(),
+        })
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = server.url();
+    let stored = rt.block_on(async move {
+        use async_nats::jetstream;
+        let js = jetstream::new(async_nats::connect(url).await.unwrap());
+        let stream = js.get_stream("SEGMQ_json").await.unwrap();
+        let stored = stream.get_raw_message(id).await.unwrap();
+        // Another service publishes JSON, and something that is not a Word.
+        for payload in [&br#"{"word":"sonder","lang":"en"}"#[..], b"not json"] {
+            js.publish("segmq.json", payload.to_vec().into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+        stored.payload
+    });
+    assert_eq!(&stored[..], br#"{"word":"hiraeth","lang":"cy"}"#);
+    mq.start().unwrap();
+    let mut got = recv_n(&rx, 2);
+    got.sort_by(|a, b| a.word.cmp(&b.word));
+    assert_eq!(got[0].word, "hiraeth");
+    assert_eq!(got[1].word, "sonder");
+    // The undecodable one: terminated (the server applies it on its own).
+    eventually("the stream empties", || {
+        q.remote_stats().unwrap().messages == 0
+    });
+    mq.stop();
+    let s = mq.stats("json").unwrap();
+    assert_eq!((s.handled_ok, s.dead_lettered), (2, 1));
+}

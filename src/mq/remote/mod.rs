@@ -9,6 +9,8 @@
 //!
 //! # Mapping (feature `nats`)
 //!
+//! * messages travel postcard-encoded, or as JSON with [`Transport::json`] (readable by
+//!   services in other languages).
 //! * queue `name` -> stream `SEGMQ_<name>` (work-queue retention, file storage), subject
 //!   `segmq.<name>`, one durable pull consumer `<name>` shared by every process. A name may
 //!   hold only ASCII letters, digits, `-` and `_`.

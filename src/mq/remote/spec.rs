@@ -22,6 +22,8 @@ pub(crate) const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(30);
 pub(crate) struct NatsTransport {
     pub(crate) link: Arc<NatsLink>,
     pub(crate) ack_wait: Duration,
+    /// JSON on the wire instead of postcard.
+    pub(crate) json: bool,
 }
 
 impl NatsTransport {
@@ -29,6 +31,7 @@ impl NatsTransport {
         Self {
             link: Arc::new(NatsLink::new(url)),
             ack_wait: DEFAULT_ACK_WAIT,
+            json: false,
         }
     }
 }
@@ -38,6 +41,7 @@ impl fmt::Debug for NatsTransport {
         f.debug_struct("Transport")
             .field("url", &self.link.url())
             .field("ack_wait", &self.ack_wait)
+            .field("json", &self.json)
             .finish()
     }
 }
@@ -58,6 +62,23 @@ impl Transport {
     pub fn ack_wait(mut self, ack_wait: Duration) -> Self {
         if let Kind::Nats(n) = &mut self.kind {
             n.ack_wait = ack_wait.max(Duration::from_millis(100));
+        }
+        self
+    }
+
+    /// Messages of the queues registered on this transport after this call travel as JSON
+    /// (`serde_json`), which services in other languages can read from the subject
+    /// `segmq.<queue>`, instead of postcard (compact, Rust only; the default). Every process
+    /// of a queue must use the same format: a message that does not decode is terminated and
+    /// counted as dead-lettered. No effect on a local transport.
+    ///
+    /// ```
+    /// let t = segmq::Transport::from_url("nats://127.0.0.1:4222").unwrap().json();
+    /// # drop(t);
+    /// ```
+    pub fn json(mut self) -> Self {
+        if let Kind::Nats(n) = &mut self.kind {
+            n.json = true;
         }
         self
     }
@@ -91,10 +112,18 @@ fn decode_postcard<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     postcard::from_bytes(bytes).map_err(|e| e.to_string())
 }
 
+fn encode_json<T: Serialize>(data: &T) -> Result<Vec<u8>, String> {
+    serde_json::to_vec(data).map_err(|e| e.to_string())
+}
+
+fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
 impl<T: Serialize + DeserializeOwned> QueueOptions<T> {
     /// Puts the queue on `transport`: `local` keeps it in this process; `nats://` keeps it on
     /// the server, shared by every process that registers the same name there (the messages
-    /// travel postcard-encoded). See the [`Transport`] docs for what maps to what.
+    /// travel postcard-encoded, or as JSON with [`Transport::json`]). See the [`Transport`] docs for what maps to what.
     ///
     /// Refused at registration with a NATS transport: [`durable`](Self::durable) (the server
     /// persists), async handlers (`register_async`), and names other than ASCII letters,
@@ -109,6 +138,11 @@ impl<T: Serialize + DeserializeOwned> QueueOptions<T> {
     pub fn transport(mut self, transport: &Transport) -> Self {
         self.remote = match &transport.kind {
             Kind::Local => None,
+            Kind::Nats(n) if n.json => Some(RemoteSpec {
+                transport: n.clone(),
+                encode: encode_json::<T>,
+                decode: decode_json::<T>,
+            }),
             Kind::Nats(n) => Some(RemoteSpec {
                 transport: n.clone(),
                 encode: encode_postcard::<T>,
