@@ -891,3 +891,38 @@ fn json_queues_speak_json_on_the_subject_and_terminate_what_does_not_decode() {
     let s = mq.stats("json").unwrap();
     assert_eq!((s.handled_ok, s.dead_lettered), (2, 1));
 }
+
+/// `stop_timeout` on a remote queue: a handler still running at the deadline is reported in
+/// flight, finishes later and is acked; nothing is left locally (the queue is the server's).
+#[test]
+fn stop_timeout_reports_the_running_handler_which_still_acks_when_it_returns() {
+    let server = NatsServer::start();
+    let (started_tx, started_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release = Mutex::new(release_rx);
+    let mq = Mq::new();
+    let q = mq
+        .register_with(
+            "slow",
+            QueueOptions::new(1).transport(&transport(&server)),
+            move |m: &Msg<u8>| {
+                started_tx.send(m.id).unwrap();
+                let _ = release.lock().unwrap().recv_timeout(SOON);
+                Ok::<_, MqError>(())
+            },
+        )
+        .unwrap();
+    let id = q.publish(1).unwrap();
+    mq.start().unwrap();
+    assert_eq!(recv_n(&started_rx, 1), [id]);
+    let report = mq.stop_timeout(Duration::from_millis(1));
+    assert!(report.timed_out, "{report:?}");
+    assert_eq!((report.queues[0].in_flight, report.left()), (1, 0));
+    assert!(q.drain_left().is_empty());
+    drop(release_tx);
+    mq.stop(); // joins the worker once its handler returned
+    assert_eq!(mq.stats("slow").unwrap().handled_ok, 1);
+    eventually("the ack empties the stream", || {
+        q.remote_stats().unwrap().messages == 0
+    });
+}
