@@ -47,7 +47,6 @@
 //! the same handler call and retry decision (`decision.rs`) as local workers and answer the
 //! server (ack, NAK with delay, term). The client runs on a small tokio runtime owned by the
 //! connection (`link.rs`); the blocking API waits on it from the caller's thread.
-#![cfg_attr(not(feature = "nats"), allow(dead_code))]
 
 use std::fmt;
 
