@@ -731,9 +731,36 @@ fn a_server_restart_fails_publishes_cleanly_and_loses_nothing_acknowledged() {
 /// server from giving it to another consumer meanwhile.
 #[test]
 fn a_long_handler_is_not_redelivered_while_it_runs() {
+    long_handler_keeps_its_message(false);
+}
+
+/// The same when this process asks for another `ack_wait` than the one the consumer was
+/// created with (by another process): the in-progress acks follow the consumer's.
+#[test]
+fn in_progress_acks_follow_the_consumers_ack_wait() {
+    long_handler_keeps_its_message(true);
+}
+
+fn long_handler_keeps_its_message(consumer_made_elsewhere: bool) {
     let server = NatsServer::start();
     let ack_wait = Duration::from_millis(500);
-    let t = transport(&server).ack_wait(ack_wait);
+    let short = transport(&server).ack_wait(ack_wait);
+    let t = if consumer_made_elsewhere {
+        // Another process creates the consumer with the short ack_wait; this one asks for 30 s.
+        let other = Mq::new();
+        other
+            .register_with(
+                "long",
+                QueueOptions::new(1).transport(&short),
+                |_: &Msg<u8>| Ok::<_, MqError>(()),
+            )
+            .unwrap();
+        other.start().unwrap();
+        other.stop();
+        transport(&server)
+    } else {
+        short
+    };
     let retry = RetryPolicy::fixed(5, Duration::from_millis(1));
     let (a_started_tx, a_started_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel::<()>();
@@ -925,4 +952,31 @@ fn stop_timeout_reports_the_running_handler_which_still_acks_when_it_returns() {
     eventually("the ack empties the stream", || {
         q.remote_stats().unwrap().messages == 0
     });
+}
+
+/// A publish waiting for room in a full stream gives its data back when the `Mq` stops.
+#[test]
+fn a_publish_waiting_for_room_returns_closed_at_stop() {
+    let server = NatsServer::start();
+    let mq = Arc::new(Mq::new());
+    let q = mq
+        .register_publisher(
+            "tight",
+            QueueOptions::<u8>::new(1)
+                .capacity(1)
+                .transport(&transport(&server)),
+        )
+        .unwrap();
+    q.publish(1).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let waiting = {
+        let q = q.clone();
+        std::thread::spawn(move || tx.send(q.publish(2)).unwrap())
+    };
+    mq.stop();
+    match rx.recv_timeout(SOON) {
+        Ok(Err(PublishError::Closed(2))) => {}
+        other => panic!("expected Closed(2), got {other:?}"),
+    }
+    waiting.join().unwrap();
 }

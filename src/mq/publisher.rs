@@ -44,7 +44,7 @@ impl<T: Send + 'static> Publisher<T> {
     pub fn publish(&self, data: T) -> Result<u64, PublishError<T>> {
         #[cfg(feature = "nats")]
         if let Some(r) = &self.core.remote {
-            return r.publish(self.core.queue.is_closed(), data, true);
+            return r.publish(|| self.core.queue.is_closed(), data, true);
         }
         #[cfg(feature = "durable")]
         if let Some(d) = &self.core.durable {
@@ -70,7 +70,7 @@ impl<T: Send + 'static> Publisher<T> {
     pub fn try_publish(&self, data: T) -> Result<u64, PublishError<T>> {
         #[cfg(feature = "nats")]
         if let Some(r) = &self.core.remote {
-            return r.publish(self.core.queue.is_closed(), data, false);
+            return r.publish(|| self.core.queue.is_closed(), data, false);
         }
         #[cfg(feature = "durable")]
         if let Some(d) = &self.core.durable {

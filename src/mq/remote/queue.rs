@@ -167,14 +167,15 @@ impl<T: Send + 'static> Remote<T> {
             .message_id(format!("{}-{id}", self.id_prefix)))
     }
 
-    /// Publishes `data`; with `wait_for_room`, waits while the stream is full.
+    /// Publishes `data`; with `wait_for_room`, waits while the stream is full (and the `Mq` is
+    /// not stopped: `closed` is asked again before each new try).
     pub(crate) fn publish(
         &self,
-        closed: bool,
+        closed: impl Fn() -> bool,
         data: T,
         wait_for_room: bool,
     ) -> Result<u64, PublishError<T>> {
-        if closed {
+        if closed() {
             return Err(PublishError::Closed(data));
         }
         let msg = match self.prepare(&data) {
@@ -207,6 +208,9 @@ impl<T: Send + 'static> Remote<T> {
             // which sends no signal to publishers; try again after a short, growing pause.
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(FULL_BACKOFF_MAX);
+            if closed() {
+                return Err(PublishError::Closed(data));
+            }
         }
     }
 

@@ -121,7 +121,8 @@ where
     let handoff: Arc<Queue<Delivery>> = Arc::new(Queue::bounded(core.concurrency));
     let aside: Arc<Mutex<Vec<Delivery>>> = Arc::new(Mutex::new(Vec::new()));
     let running: Running = (0..core.concurrency).map(|_| Mutex::new(None)).collect();
-    start_ticker(remote, &running);
+    // The consumer's own ack_wait: another process may have created it with another one.
+    start_ticker(remote, &running, consumer.cached_info().config.ack_wait);
     let mut spawned = Ok(());
     {
         // Held while spawning, as in `worker.rs::spawn_threads`.
@@ -327,10 +328,10 @@ fn published_instant(published_unix_nanos: i128) -> Instant {
 /// ticker holds the slots weakly and ends when the last worker has dropped them.
 type Running = Arc<[Mutex<Option<async_nats::Subject>>]>;
 
-fn start_ticker<T: Send + 'static>(remote: &Remote<T>, running: &Running) {
+fn start_ticker<T: Send + 'static>(remote: &Remote<T>, running: &Running, ack_wait: Duration) {
     let slots = Arc::downgrade(running);
     let client = remote.conn.client.clone();
-    let every = remote.ack_wait / 3;
+    let every = (ack_wait / 3).max(Duration::from_millis(10));
     remote.conn.handle.spawn(async move {
         loop {
             tokio::time::sleep(every).await;
