@@ -116,9 +116,10 @@ pub(crate) struct QueueCore<T> {
     #[cfg(feature = "durable")]
     pub(crate) durable: Option<super::durable::Durable<T>>,
     /// The server-side queue of a remote queue (`remote/`): publishes go there, not into
-    /// `queue` (which stays empty and only carries the closed flag).
+    /// `queue` (which stays empty and only carries the closed flag). Boxed: a local queue's
+    /// core grows by one word.
     #[cfg(feature = "nats")]
-    pub(crate) remote: Option<super::remote::Remote<T>>,
+    pub(crate) remote: Option<Box<super::remote::Remote<T>>>,
 }
 
 impl<T: Send + 'static> QueueCore<T> {

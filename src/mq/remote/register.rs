@@ -16,7 +16,7 @@ pub(crate) fn attach<T: Send + 'static>(
     capacity: Option<usize>,
 ) -> Result<(), MqError> {
     if let Some(spec) = spec {
-        core.remote = Some(Remote::open(spec, core.name, capacity)?);
+        core.remote = Some(Box::new(Remote::open(spec, core.name, capacity)?));
     }
     Ok(())
 }
