@@ -106,8 +106,10 @@ pub use handles::{bounded, unbounded, Receiver, Sender};
 pub use mq::{Damage, DurableError, DurableOptions, RecoveryReport, SyncPolicy};
 pub use mq::{
     Mq, MqError, Msg, PublishError, Publisher, QueueOptions, QueueReport, QueueStats, RetryPolicy,
-    StopReport,
+    StopReport, Transport,
 };
+#[cfg(feature = "nats")]
+pub use mq::{RemoteError, RemoteStats};
 pub use owned::{OwnedRecv, OwnedSend};
 pub use queue::Queue;
 pub use recv::{Drain, IntoIter, Iter, Recv, RecvBatch, RecvStream, TryIter};

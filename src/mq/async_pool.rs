@@ -152,6 +152,13 @@ impl Mq {
         F: for<'a> Fn(&'a Msg<T>) -> HandlerFuture<'a, E> + Send + Sync + 'static,
         E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
     {
+        #[cfg(feature = "nats")]
+        if options.remote.is_some() {
+            return Err(MqError::Unsupported {
+                queue: name.to_owned(),
+                what: "async handlers on a queue with a NATS transport (use `register_with`)",
+            });
+        }
         let handle = match &options.runtime {
             Some(h) => {
                 check_runtime(name, h)?;

@@ -115,6 +115,11 @@ pub(crate) struct QueueCore<T> {
     /// The write-ahead log of a durable queue.
     #[cfg(feature = "durable")]
     pub(crate) durable: Option<super::durable::Durable<T>>,
+    /// The server-side queue of a remote queue (`remote/`): publishes go there, not into
+    /// `queue` (which stays empty and only carries the closed flag). Boxed: a local queue's
+    /// core grows by one word.
+    #[cfg(feature = "nats")]
+    pub(crate) remote: Option<Box<super::remote::Remote<T>>>,
 }
 
 impl<T: Send + 'static> QueueCore<T> {
@@ -148,6 +153,8 @@ impl<T: Send + 'static> QueueCore<T> {
             threads: Mutex::new(Vec::new()),
             #[cfg(feature = "durable")]
             durable: None,
+            #[cfg(feature = "nats")]
+            remote: None,
         })
     }
 
@@ -401,7 +408,7 @@ impl<T: Send + 'static> QueueCore<T> {
         }
     }
 
-    fn dead_letter(&self, msg: Msg<T>) {
+    pub(crate) fn dead_letter(&self, msg: Msg<T>) {
         let id = msg.id;
         match &self.dead_letter {
             None => {

@@ -59,10 +59,22 @@ pub enum MqError {
         /// What is not supported.
         what: &'static str,
     },
+    /// A transport URL ([`Transport::from_url`](crate::Transport::from_url)) was refused: not
+    /// `local` nor `nats://host:port`, or `nats://` in a build without the `nats` feature.
+    Transport {
+        /// The URL as given.
+        url: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
     /// A durable queue's log could not be opened or recovered (disk error or damaged log;
     /// the error names the file).
     #[cfg(feature = "durable")]
     Storage(super::DurableError),
+    /// A remote queue could not be set up (server unreachable, a stream with an incompatible
+    /// configuration); the error names the queue and the server. Only with the `nats` feature.
+    #[cfg(feature = "nats")]
+    Remote(super::RemoteError),
 }
 
 impl fmt::Display for MqError {
@@ -92,8 +104,13 @@ impl fmt::Display for MqError {
             Self::Unsupported { queue, what } => {
                 write!(f, "mq: queue `{queue}`: {what} is not supported yet")
             }
+            Self::Transport { url, reason } => {
+                write!(f, "mq: transport URL {url:?} refused: {reason}")
+            }
             #[cfg(feature = "durable")]
             Self::Storage(e) => write!(f, "mq: {e}"),
+            #[cfg(feature = "nats")]
+            Self::Remote(e) => write!(f, "{e}"),
         }
     }
 }
@@ -103,6 +120,8 @@ impl Error for MqError {
         match self {
             #[cfg(feature = "durable")]
             Self::Storage(e) => Some(e),
+            #[cfg(feature = "nats")]
+            Self::Remote(e) => Some(e),
             _ => None,
         }
     }
@@ -141,6 +160,13 @@ pub enum PublishError<T> {
     /// the error names the file. Only with the `durable` feature.
     #[cfg(feature = "durable")]
     Storage(T, super::DurableError),
+    /// A remote queue's server did not confirm the message (connection lost, timed out, a
+    /// payload the codec refused); the error names the queue and the server. The message may
+    /// or may not have been stored: publishing it again is safe within the server's dedup
+    /// window only with the same message ID, so treat it as not published. Only with the
+    /// `nats` feature.
+    #[cfg(feature = "nats")]
+    Remote(T, super::RemoteError),
 }
 
 impl<T> PublishError<T> {
@@ -150,6 +176,8 @@ impl<T> PublishError<T> {
             Self::UnknownQueue(t) | Self::TypeMismatch(t) | Self::Closed(t) | Self::Full(t) => t,
             #[cfg(feature = "durable")]
             Self::Storage(t, _) => t,
+            #[cfg(feature = "nats")]
+            Self::Remote(t, _) => t,
         }
     }
 
@@ -171,6 +199,8 @@ impl<T> PublishError<T> {
             Self::Full(t) => PublishError::Full(f(t)),
             #[cfg(feature = "durable")]
             Self::Storage(t, e) => PublishError::Storage(f(t), e),
+            #[cfg(feature = "nats")]
+            Self::Remote(t, e) => PublishError::Remote(f(t), e),
         }
     }
 }
@@ -181,6 +211,10 @@ impl<T> fmt::Debug for PublishError<T> {
         if let Self::Storage(_, e) = self {
             return f.debug_tuple("Storage").field(&"..").field(e).finish();
         }
+        #[cfg(feature = "nats")]
+        if let Self::Remote(_, e) = self {
+            return f.debug_tuple("Remote").field(&"..").field(e).finish();
+        }
         f.write_str(match self {
             Self::UnknownQueue(_) => "UnknownQueue(..)",
             Self::TypeMismatch(_) => "TypeMismatch(..)",
@@ -188,6 +222,8 @@ impl<T> fmt::Debug for PublishError<T> {
             Self::Full(_) => "Full(..)",
             #[cfg(feature = "durable")]
             Self::Storage(..) => "Storage(..)",
+            #[cfg(feature = "nats")]
+            Self::Remote(..) => "Remote(..)",
         })
     }
 }
@@ -198,6 +234,10 @@ impl<T> fmt::Display for PublishError<T> {
         if let Self::Storage(_, e) = self {
             return write!(f, "mq: publishing to a durable queue: {e}");
         }
+        #[cfg(feature = "nats")]
+        if let Self::Remote(_, e) = self {
+            return write!(f, "mq: publishing to a remote queue: {e}");
+        }
         f.write_str(match self {
             Self::UnknownQueue(_) => "mq: publishing to an unknown queue",
             Self::TypeMismatch(_) => "mq: publishing a message of the wrong type",
@@ -205,6 +245,8 @@ impl<T> fmt::Display for PublishError<T> {
             Self::Full(_) => "mq: publishing to a full queue",
             #[cfg(feature = "durable")]
             Self::Storage(..) => "mq: publishing to a durable queue: storage error",
+            #[cfg(feature = "nats")]
+            Self::Remote(..) => "mq: publishing to a remote queue: server error",
         })
     }
 }
@@ -214,6 +256,8 @@ impl<T> Error for PublishError<T> {
         match self {
             #[cfg(feature = "durable")]
             Self::Storage(_, e) => Some(e),
+            #[cfg(feature = "nats")]
+            Self::Remote(_, e) => Some(e),
             _ => None,
         }
     }

@@ -52,7 +52,9 @@
 //! an attempt), `worker.rs` (worker threads), `async_pool.rs` (tokio tasks), `user_code.rs`
 //! (user code never kills a worker), `stop.rs` (the lifecycle state machine and the stop
 //! procedure), `live.rs` (the live-worker count), `clock.rs` (deadlines; stubbed under loom),
-//! `retry.rs` (timer, stop without losing retries), `stats.rs` (counters).
+//! `retry.rs` (timer, stop without losing retries), `stats.rs` (counters), `remote/` (queues
+//! kept by a NATS JetStream server and shared between processes: [`Transport`], feature
+//! `nats`).
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "tokio")]
@@ -71,6 +73,7 @@ mod publisher;
 mod registry;
 #[cfg(all(test, feature = "durable"))]
 mod registry_tests;
+mod remote;
 mod retry;
 mod stats;
 mod stop;
@@ -86,6 +89,9 @@ pub use msg::Msg;
 pub use options::QueueOptions;
 pub use publisher::Publisher;
 pub use registry::{Mq, QueueReport, StopReport};
+pub use remote::Transport;
+#[cfg(feature = "nats")]
+pub use remote::{RemoteError, RemoteStats};
 pub use retry::RetryPolicy;
 pub use stats::QueueStats;
 

@@ -37,6 +37,9 @@ pub struct QueueOptions<T> {
     pub(crate) runtime: Option<tokio::runtime::Handle>,
     #[cfg(feature = "durable")]
     pub(crate) durable: Option<super::durable::DurableSpec<T>>,
+    /// Set by [`transport`](Self::transport) with a `nats://` transport (`remote/`).
+    #[cfg(feature = "nats")]
+    pub(crate) remote: Option<super::remote::RemoteSpec<T>>,
 }
 
 impl<T> QueueOptions<T> {
@@ -57,6 +60,8 @@ impl<T> QueueOptions<T> {
             runtime: None,
             #[cfg(feature = "durable")]
             durable: None,
+            #[cfg(feature = "nats")]
+            remote: None,
         }
     }
 

@@ -42,6 +42,10 @@ impl<T: Send + 'static> Publisher<T> {
     /// ```
     #[inline]
     pub fn publish(&self, data: T) -> Result<u64, PublishError<T>> {
+        #[cfg(feature = "nats")]
+        if let Some(r) = &self.core.remote {
+            return r.publish(|| self.core.queue.is_closed(), data, true);
+        }
         #[cfg(feature = "durable")]
         if let Some(d) = &self.core.durable {
             return d.publish(&self.core.queue, data);
@@ -64,6 +68,10 @@ impl<T: Send + 'static> Publisher<T> {
     /// ```
     #[inline]
     pub fn try_publish(&self, data: T) -> Result<u64, PublishError<T>> {
+        #[cfg(feature = "nats")]
+        if let Some(r) = &self.core.remote {
+            return r.publish(|| self.core.queue.is_closed(), data, false);
+        }
         #[cfg(feature = "durable")]
         if let Some(d) = &self.core.durable {
             return d.publish(&self.core.queue, data);
@@ -88,6 +96,10 @@ impl<T: Send + 'static> Publisher<T> {
     /// assert_eq!(futures_executor::block_on(p.publish_async(3)).unwrap(), 0);
     /// ```
     pub async fn publish_async(&self, data: T) -> Result<u64, PublishError<T>> {
+        #[cfg(feature = "nats")]
+        if let Some(r) = &self.core.remote {
+            return r.publish_async(self.core.queue.is_closed(), data).await;
+        }
         #[cfg(feature = "durable")]
         if let Some(d) = &self.core.durable {
             return d.publish(&self.core.queue, data);
@@ -113,6 +125,10 @@ impl<T: Send + 'static> Publisher<T> {
     where
         I: IntoIterator<Item = T>,
     {
+        #[cfg(feature = "nats")]
+        if let Some(r) = &self.core.remote {
+            return r.publish_batch(self.core.queue.is_closed(), items.into_iter().collect());
+        }
         #[cfg(feature = "durable")]
         if let Some(d) = &self.core.durable {
             return d.publish_batch(&self.core.queue, items.into_iter().collect());

@@ -379,7 +379,13 @@ impl Mq {
         self.register_erased(
             name,
             options,
-            Box::new(move |core| spawn_threads(core, &handler, &mut super::worker::os_spawn)),
+            Box::new(move |core| {
+                #[cfg(feature = "nats")]
+                if core.remote.is_some() {
+                    return super::remote::spawn_workers(core, &handler);
+                }
+                spawn_threads(core, &handler, &mut super::worker::os_spawn)
+            }),
         )
     }
 
@@ -450,8 +456,12 @@ impl Mq {
             options.dead_letter,
             self.timer.clone(),
         )?;
+        #[cfg(feature = "nats")]
+        super::remote::attach(&mut core, options.remote, options.capacity)?;
         #[cfg(feature = "durable")]
         if let Some(spec) = options.durable {
+            #[cfg(feature = "nats")]
+            super::remote::refuse_durable(&core)?;
             if options.capacity.is_some() {
                 return Err(MqError::Unsupported {
                     queue: name.to_owned(),

@@ -1,0 +1,154 @@
+//! What `QueueOptions::transport` records for a NATS queue: the shared connection, the
+//! consumer's settings, and the codec captured as function pointers (so `register_with` needs
+//! no serde bounds; `durable/options.rs` does the same).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::link::NatsLink;
+use super::{Kind, Transport};
+use crate::QueueOptions;
+
+/// The default `ack_wait`: how long the server waits for an answer to a delivery before it
+/// redelivers it (the server's own default).
+pub(crate) const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(30);
+
+/// A `nats://` transport: one connection (made on first use), shared by its clones.
+#[derive(Clone)]
+pub(crate) struct NatsTransport {
+    pub(crate) link: Arc<NatsLink>,
+    pub(crate) ack_wait: Duration,
+    /// JSON on the wire instead of postcard.
+    pub(crate) json: bool,
+}
+
+impl NatsTransport {
+    pub(crate) fn new(url: &str) -> Self {
+        Self {
+            link: Arc::new(NatsLink::new(url)),
+            ack_wait: DEFAULT_ACK_WAIT,
+            json: false,
+        }
+    }
+}
+
+impl fmt::Debug for NatsTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("url", &self.link.url())
+            .field("ack_wait", &self.ack_wait)
+            .field("json", &self.json)
+            .finish()
+    }
+}
+
+impl Transport {
+    /// How long the server waits for the answer to a delivery before it gives the message to
+    /// another consumer (30 s by default; at least 100 ms). A handler that runs longer is not
+    /// redelivered while it runs (it sends in-progress acks every `ack_wait / 3`); this is how
+    /// soon a message whose consumer died is redelivered. Queues registered on the transport
+    /// after this call use it; a queue's consumer keeps the setting it was created with on the
+    /// server. No effect on a local transport.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let t = segmq::Transport::from_url("nats://127.0.0.1:4222").unwrap().ack_wait(Duration::from_secs(5));
+    /// # drop(t);
+    /// ```
+    pub fn ack_wait(mut self, ack_wait: Duration) -> Self {
+        if let Kind::Nats(n) = &mut self.kind {
+            n.ack_wait = ack_wait.max(Duration::from_millis(100));
+        }
+        self
+    }
+
+    /// Messages of the queues registered on this transport after this call travel as JSON
+    /// (`serde_json`), which services in other languages can read from the subject
+    /// `segmq.<queue>`, instead of postcard (compact, Rust only; the default). Every process
+    /// of a queue must use the same format: a message that does not decode is terminated and
+    /// counted as dead-lettered. No effect on a local transport.
+    ///
+    /// ```
+    /// let t = segmq::Transport::from_url("nats://127.0.0.1:4222").unwrap().json();
+    /// # drop(t);
+    /// ```
+    pub fn json(mut self) -> Self {
+        if let Kind::Nats(n) = &mut self.kind {
+            n.json = true;
+        }
+        self
+    }
+
+    /// The server URL, or `"local"`.
+    pub fn url(&self) -> &str {
+        match &self.kind {
+            Kind::Local => "local",
+            Kind::Nats(n) => n.link.url(),
+        }
+    }
+}
+
+/// Encodes a message for the wire.
+pub(crate) type Encode<T> = fn(&T) -> Result<Vec<u8>, String>;
+/// Decodes a message from the wire.
+pub(crate) type Decode<T> = fn(&[u8]) -> Result<T, String>;
+
+/// A queue's remote settings, as `QueueOptions::transport` captured them.
+pub(crate) struct RemoteSpec<T> {
+    pub(crate) transport: NatsTransport,
+    pub(crate) encode: Encode<T>,
+    pub(crate) decode: Decode<T>,
+}
+
+fn encode_postcard<T: Serialize>(data: &T) -> Result<Vec<u8>, String> {
+    postcard::to_allocvec(data).map_err(|e| e.to_string())
+}
+
+fn decode_postcard<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    postcard::from_bytes(bytes).map_err(|e| e.to_string())
+}
+
+fn encode_json<T: Serialize>(data: &T) -> Result<Vec<u8>, String> {
+    serde_json::to_vec(data).map_err(|e| e.to_string())
+}
+
+fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}
+
+impl<T: Serialize + DeserializeOwned> QueueOptions<T> {
+    /// Puts the queue on `transport`: `local` keeps it in this process; `nats://` keeps it on
+    /// the server, shared by every process that registers the same name there (the messages
+    /// travel postcard-encoded, or as JSON with [`Transport::json`]). See the [`Transport`] docs for what maps to what.
+    ///
+    /// Refused at registration with a NATS transport: [`durable`](Self::durable) (the server
+    /// persists), async handlers (`register_async`), and names other than ASCII letters,
+    /// digits, `-` and `_`.
+    ///
+    /// ```
+    /// use segmq::{QueueOptions, Transport};
+    /// let t = Transport::from_url("local").unwrap();
+    /// let o = QueueOptions::<String>::new(8).transport(&t);
+    /// # drop(o);
+    /// ```
+    pub fn transport(mut self, transport: &Transport) -> Self {
+        self.remote = match &transport.kind {
+            Kind::Local => None,
+            Kind::Nats(n) if n.json => Some(RemoteSpec {
+                transport: n.clone(),
+                encode: encode_json::<T>,
+                decode: decode_json::<T>,
+            }),
+            Kind::Nats(n) => Some(RemoteSpec {
+                transport: n.clone(),
+                encode: encode_postcard::<T>,
+                decode: decode_postcard::<T>,
+            }),
+        };
+        self
+    }
+}
