@@ -83,3 +83,36 @@ fn close_races_with_blocked_sender_and_receiver() {
         assert!(matches!(q.try_send(9), Err(TrySendError::Closed(9))));
     });
 }
+
+/// `force_send` on a full ring of capacity 1, racing a receiver that drains until close and
+/// the close itself: each message is received, handed back as displaced, or refused by the
+/// close (given back), exactly once, and the receiver ends.
+///
+/// Fails if: the displacement moves `tail` with a plain store of the index it computed
+/// instead of a CAS that keeps the word's bits (invariant 3): a close (or a receiver's waiter
+/// registration) between its load and its store is wiped out; the receiver then never ends
+/// (loom stops the model at its branch limit).
+#[test]
+fn force_send_racing_a_receiver_and_close() {
+    model(|| {
+        let q = Queue::bounded(1);
+        q.send(0u32).unwrap();
+        let displacer = {
+            let q = q.clone();
+            thread::spawn(move || match q.force_send(10) {
+                Ok(displaced) => displaced,
+                Err(SendError(refused)) => Some(refused),
+            })
+        };
+        let receiver = {
+            let q = q.clone();
+            thread::spawn(move || std::iter::from_fn(|| q.recv().ok()).collect::<Vec<u32>>())
+        };
+        q.close();
+        let handed_back = displacer.join().unwrap();
+        let mut all = receiver.join().unwrap();
+        all.extend(handed_back);
+        all.sort_unstable();
+        assert_eq!(all, [0, 10], "exactly once");
+    });
+}

@@ -98,6 +98,20 @@ impl<T> Channel<T> {
         }
     }
 
+    /// Pushes without waiting; on a full bounded queue the oldest message is displaced and
+    /// returned instead. Fails (giving the message back) only when closed.
+    pub(crate) fn force_send(&self, msg: T) -> Result<Option<T>, T> {
+        match self.flavor.force_push(msg) {
+            Ok((pushed, displaced)) => {
+                if pushed.wake_receiver {
+                    self.wake(Side::Recv, 1);
+                }
+                Ok(displaced)
+            }
+            Err(PushError::Closed(msg) | PushError::Full(msg)) => Err(msg),
+        }
+    }
+
     /// Pops without waiting; wakes one parked sender if the flavour says one may wait.
     /// Returns the message and its sequence number.
     #[inline]

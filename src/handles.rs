@@ -129,6 +129,20 @@ impl<T> Sender<T> {
         self.chan.try_send(msg).map(drop)
     }
 
+    /// Sends a message without waiting: on a full bounded channel the *oldest* queued message
+    /// is displaced and returned (see [`Queue::force_send`](crate::Queue::force_send)). Fails
+    /// only if the channel is closed.
+    ///
+    /// ```
+    /// let (tx, rx) = segmq::bounded(1);
+    /// assert_eq!(tx.force_send("old"), Ok(None));
+    /// assert_eq!(tx.force_send("new"), Ok(Some("old")));
+    /// assert_eq!(rx.recv(), Ok("new"));
+    /// ```
+    pub fn force_send(&self, msg: T) -> Result<Option<T>, SendError<T>> {
+        self.chan.force_send(msg).map_err(SendError)
+    }
+
     /// Sends a message, waiting at most `timeout` for room.
     ///
     /// ```

@@ -160,6 +160,26 @@ impl<T> Queue<T> {
         self.chan.try_send(msg).map(drop)
     }
 
+    /// Sends a message without waiting: on a full bounded queue the *oldest* queued message is
+    /// displaced and returned (`Ok(Some(oldest))`), so a latency-sensitive producer never
+    /// blocks and receivers see the newest messages (a drop-oldest overflow policy). On an
+    /// unbounded queue, or with room, it is [`try_send`](Queue::try_send) and returns
+    /// `Ok(None)`. The rest keep their FIFO order; each message is either received or handed
+    /// back exactly once. Fails only if the queue is closed (the message comes back).
+    ///
+    /// ```
+    /// let q = segmq::Queue::bounded(2);
+    /// assert_eq!(q.force_send(1), Ok(None));
+    /// assert_eq!(q.force_send(2), Ok(None));
+    /// assert_eq!(q.force_send(3), Ok(Some(1)), "the oldest makes room");
+    /// assert_eq!((q.recv(), q.recv()), (Ok(2), Ok(3)));
+    /// q.close();
+    /// assert_eq!(q.force_send(4), Err(segmq::SendError(4)));
+    /// ```
+    pub fn force_send(&self, msg: T) -> Result<Option<T>, SendError<T>> {
+        self.chan.force_send(msg).map_err(SendError)
+    }
+
     /// Sends every message of `msgs`, in order, claiming a run of slots with one atomic step
     /// where the flavour allows it (up to a block of 31 on an unbounded queue, up to the free
     /// slots of a bounded one). On a full bounded queue it waits for room as [`send`](Queue::send)

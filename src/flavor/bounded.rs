@@ -29,6 +29,10 @@
 //!    its slot, and a successful CAS from `pos` proves nobody claimed `pos` or later. The same
 //!    holds for receivers and "written" stamps on `head`. A batch never spans more than one lap:
 //!    after `cap` slots the next stamp belongs to `pos` again and the count stops.
+//! 5. A displacement (`force_push`, full ring) claims the oldest message through a CAS on
+//!    `head` and then the same slot's next position through `tail`: between the two no other
+//!    thread can claim either (the stamp still says "written, last lap"), so the displacer
+//!    moves the old message out and the new one in, and invariants 1-3 hold after each step.
 //!
 //! Senders learn from their `tail` CAS whether a receiver is parked, receivers from their `head`
 //! CAS whether a sender is parked (no lost wake-up: `flavor/mod.rs`, "Waiter counts").
@@ -74,7 +78,9 @@ impl<T> Bounded<T> {
     pub(crate) fn new(cap: usize) -> Self {
         assert!(
             cap > 0,
-            "segmq: a bounded queue needs a capacity of at least 1"
+            "segmq: a bounded queue needs a capacity of at least 1 (segmq has no rendezvous \
+             flavour: for a direct hand-off use bounded(1), and an acknowledgement queue if the \
+             sender must wait for the receiver; see `Queue::bounded`)"
         );
         assert!(cap as u64 <= 1 << 40, "segmq: bounded capacity too large");
         let cap = cap as u64;
@@ -246,6 +252,104 @@ impl<T> Bounded<T> {
                 head = self.head.load(Ordering::Relaxed);
             }
         }
+    }
+
+    /// Pushes `value`; when the ring is full, displaces the oldest message and returns it
+    /// (`force_send`). Fails only when the queue is closed.
+    ///
+    /// A displacement is a receive and a send in one: the CAS that moves `head` past the oldest
+    /// position `pos - one_lap` claims that slot as its receiver (invariant 2), so no receiver
+    /// can take it; no sender can claim `pos` either, because its stamp still says "written,
+    /// last lap" and only a CAS on `tail` after a stamp saying "empty" claims a position. So
+    /// the displacing thread owns the slot for both turns: it advances `tail` past `pos` (a CAS
+    /// that keeps the word's flag and waiter bits, invariant 3), swaps the message, and stamps
+    /// the slot written for this lap.
+    pub(crate) fn force_push(&self, mut value: T) -> Result<(Pushed, Option<T>), PushError<T>> {
+        let backoff = Backoff::new();
+        loop {
+            match self.push(value) {
+                Ok(pushed) => return Ok((pushed, None)),
+                Err(PushError::Closed(v)) => return Err(PushError::Closed(v)),
+                Err(PushError::Full(v)) => match self.displace(v) {
+                    Ok(done) => return Ok(done),
+                    Err(v) => value = v,
+                },
+            }
+            // The ring changed under us (a receive made room, or another displacement won):
+            // try again.
+            backoff.spin();
+        }
+    }
+
+    /// One attempt at displacing the oldest message of a full ring with `value`; gives `value`
+    /// back if the ring is not full (any more) or another thread moved `head` first. Closed is
+    /// left to the `push` that follows.
+    fn displace(&self, value: T) -> Result<(Pushed, Option<T>), T> {
+        // Relaxed: the stamp (acquired below) and the `head` CAS decide.
+        let tail = self.tail.load(Ordering::Relaxed);
+        if tail & CLOSED != 0 {
+            return Err(value);
+        }
+        let pos = index(tail);
+        let slot = self.slot(pos);
+        // Acquire: pairs with the `Release` stamp store of the oldest message's sender, so its
+        // write is visible before we move it out.
+        let stamp = slot.stamp.load(Ordering::Acquire);
+        let oldest = pos.wrapping_sub(self.one_lap) & INDEX_MASK;
+        if stamp != oldest + 1 {
+            return Err(value);
+        }
+        // Relaxed: only the index matters, and the CAS below re-checks the whole word.
+        let head = self.head.load(Ordering::Relaxed);
+        if index(head) != oldest {
+            return Err(value);
+        }
+        // Claim the oldest message as its receiver. The sender waiters in `head` stay counted:
+        // the ring is full again right after, so there is no room to wake them for.
+        // AcqRel, as the CAS in `pop`; failure: give up this attempt.
+        let new_head = (self.next(oldest) << SHIFT) | (head & LOW_BITS);
+        if self
+            .head
+            .compare_exchange(head, new_head, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return Err(value);
+        }
+        // Now `pos` is ours to send into: advance `tail`, keeping its flag and waiter bits and
+        // taking out the receivers this message wakes (as the claim in `push`).
+        let mut current = self.tail.load(Ordering::Relaxed);
+        let wake = loop {
+            debug_assert_eq!(index(current), pos, "nobody else can move tail past pos");
+            let wake = waking(current, 1);
+            let new = less_waiters((self.next(pos) << SHIFT) | (current & LOW_BITS), wake);
+            // Acquire on success: reads the receiver waiter count, as the CAS in `push`.
+            match self.tail.compare_exchange_weak(
+                current,
+                new,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break wake,
+                Err(c) => current = c,
+            }
+        };
+        // SAFETY: the `head` CAS made us the receiver of this slot's written message and no
+        // sender can claim `pos` before our stamp store (see `force_push`): we move the old
+        // message out and the new one in, once each.
+        let old = slot.msg.with_mut(|p| unsafe {
+            let old = p.read().assume_init();
+            p.write(MaybeUninit::new(value));
+            old
+        });
+        // Release: publishes the new message to the receiver of `pos` (its `Acquire`).
+        slot.stamp.store(pos + 1, Ordering::Release);
+        Ok((
+            Pushed {
+                seq: self.seq(pos),
+                wake_receiver: wake == 1,
+            },
+            Some(old),
+        ))
     }
 
     /// Pushes as many messages of `src` as there are free slots (at least one) with one CAS

@@ -256,6 +256,15 @@ impl<T> Flavor<T> {
     pub(crate) fn pop(&self) -> Result<Popped<T>, PopError> {
         dispatch!(self, q => q.pop())
     }
+    /// Pushes `value`; on a full ring, displaces the oldest message and returns it. An
+    /// unbounded queue is never full, so it never displaces.
+    #[inline]
+    pub(crate) fn force_push(&self, value: T) -> Result<(Pushed, Option<T>), PushError<T>> {
+        match self {
+            Flavor::Unbounded(q) => q.push(value).map(|pushed| (pushed, None)),
+            Flavor::Bounded(q) => q.force_push(value),
+        }
+    }
     /// Pushes a prefix (at least one message) of `src` with one claim; `src` keeps the rest.
     /// `src` must not be empty. The error carries no message: they all stay in `src`.
     #[inline]
