@@ -8,6 +8,10 @@
 //! API call is retried with backoff instead of killing its worker, words the API never knows go
 //! to a dead-letter handler, and `stop()` handles every queued word before returning.
 
+#[path = "support/llm.rs"]
+mod llm;
+use llm::llm_define;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -42,24 +46,6 @@ impl Dictionary {
     }
 }
 
-/// The slow, unreliable LLM API.
-fn llm_define(word: &str, attempt: u32, delay: Duration) -> Result<String, String> {
-    std::thread::sleep(delay);
-    let h = word
-        .bytes()
-        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
-    if word == "xyzzy" {
-        return Err("the model does not know this word".into());
-    }
-    if attempt == 1 && h % 4 == 0 {
-        return Err("429 Too Many Requests".into());
-    }
-    if attempt == 1 && h % 7 == 0 {
-        panic!("malformed JSON in the API response"); // the article's worker would die here
-    }
-    Ok(format!("<definition of {word}>"))
-}
-
 fn main() {
     let delay = Duration::from_millis(
         std::env::var("LLM_DELAY_MS")
@@ -68,13 +54,7 @@ fn main() {
             .unwrap_or(50),
     );
     // Keep the demo's output short: one line per panic instead of the default report.
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        match info.payload().downcast_ref::<&str>() {
-            Some(what) => println!("  (a worker caught a panic: {what})"),
-            None => default_hook(info),
-        }
-    }));
+    llm::quiet_llm_panics("  ");
 
     let dict = Arc::new(Dictionary::default());
     let mq = Mq::new();
@@ -107,28 +87,7 @@ fn main() {
     mq.start().expect("start");
 
     let started = Instant::now();
-    let words = [
-        "serendipity",
-        "ephemeral",
-        "quixotic",
-        "lucid",
-        "sonder",
-        "petrichor",
-        "xyzzy",
-        "halcyon",
-        "mellifluous",
-        "ineffable",
-        "sonder",
-        "lucid",
-        "aurora",
-        "limerence",
-        "vellichor",
-        "apricity",
-        "ephemeral",
-        "nemophilist",
-        "solivagant",
-        "hiraeth",
-    ];
+    let words = llm::WORDS;
     println!("round 1: every word is missing (LLM delay {delay:?}, 8 workers)");
     for w in words {
         dict.lookup(w, &fill);

@@ -17,6 +17,10 @@
 #[path = "../tests/support/nats_server.rs"]
 mod nats_server;
 
+#[path = "support/llm.rs"]
+mod llm;
+use llm::llm_define;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -30,21 +34,6 @@ const FILL: &str = "fill-dictionary";
 /// Answers: worker -> web (`None`: the model does not know the word).
 const DEFINITIONS: &str = "definitions";
 
-/// The slow, unreliable LLM API (as in `examples/dictionary.rs`).
-fn llm_define(word: &str, attempt: u32, delay: Duration) -> Result<String, String> {
-    std::thread::sleep(delay);
-    let h = word
-        .bytes()
-        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
-    if word == "xyzzy" {
-        return Err("the model does not know this word".into());
-    }
-    if attempt == 1 && h % 4 == 0 {
-        return Err("429 Too Many Requests".into());
-    }
-    Ok(format!("<definition of {word}>"))
-}
-
 fn llm_delay() -> Duration {
     Duration::from_millis(
         std::env::var("LLM_DELAY_MS")
@@ -57,6 +46,7 @@ fn llm_delay() -> Duration {
 /// The worker process: consumes fill requests, publishes definitions. Runs until its stdin
 /// closes (or forever, when started by hand with a terminal on stdin: stop it with Ctrl-D).
 fn worker(transport: &Transport) {
+    llm::quiet_llm_panics("[worker] ");
     let delay = llm_delay();
     let mq = Mq::new();
     let answers = mq
@@ -105,28 +95,7 @@ fn worker(transport: &Transport) {
 /// The web process: looks words up, publishes the missing ones, and fills its dictionary from
 /// the answers. Returns when every word has an answer.
 fn web(transport: &Transport) {
-    let words = [
-        "serendipity",
-        "ephemeral",
-        "quixotic",
-        "lucid",
-        "sonder",
-        "petrichor",
-        "xyzzy",
-        "halcyon",
-        "mellifluous",
-        "ineffable",
-        "sonder",
-        "lucid",
-        "aurora",
-        "limerence",
-        "vellichor",
-        "apricity",
-        "ephemeral",
-        "nemophilist",
-        "solivagant",
-        "hiraeth",
-    ];
+    let words = llm::WORDS;
     let mq = Mq::new();
     let fill = mq
         .register_publisher(FILL, QueueOptions::<String>::new(1).transport(transport))

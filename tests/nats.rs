@@ -389,24 +389,7 @@ fn stop_of_one_instance_hands_its_unstarted_messages_to_the_other() {
     // A message A kept would come back only after ack_wait: longer than the test waits.
     let t = transport(&server).ack_wait(Duration::from_secs(600));
     let n = 20u64;
-    let (a_tx, a_rx) = mpsc::channel();
-    let a = Arc::new(Mq::new());
-    let me = Arc::downgrade(&a);
-    let qa = a
-        .register_with(
-            "shared",
-            QueueOptions::new(1).transport(&t),
-            move |m: &Msg<u64>| {
-                // The first message stops A from inside its handler: the close comes before this
-                // handler returns, deterministically; what A fetched meanwhile stays unstarted.
-                if let Some(a) = me.upgrade() {
-                    a.stop_timeout(Duration::ZERO);
-                }
-                a_tx.send(m.id).unwrap();
-                Ok::<_, MqError>(())
-            },
-        )
-        .unwrap();
+    let (a, qa, a_rx) = self_stopping_instance::<u64>("shared", &t);
     for i in 0..n {
         qa.publish(i).unwrap();
     }
@@ -807,20 +790,24 @@ fn long_handler_keeps_its_message(consumer_made_elsewhere: bool) {
     assert!(a_started_rx.try_recv().is_err());
 }
 
-/// A message handed back at stop is redelivered once, not bounced through this process's own
-/// open pull request (which would raise its delivery count on every bounce).
-#[test]
-fn a_handed_back_message_costs_one_delivery() {
-    let server = NatsServer::start();
-    let t = transport(&server).ack_wait(Duration::from_secs(600));
+/// An `Mq` (instance "A") with one queue `name` on `t`, one worker, whose handler stops A from
+/// inside its first call: the close comes before that handler returns, deterministically, so
+/// what A fetched meanwhile stays unstarted. Each handled message's ID goes to the receiver.
+fn self_stopping_instance<T>(
+    name: &str,
+    t: &Transport,
+) -> (Arc<Mq>, segmq::Publisher<T>, Receiver<u64>)
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+{
     let (a_tx, a_rx) = mpsc::channel();
     let a = Arc::new(Mq::new());
     let me = Arc::downgrade(&a);
     let qa = a
         .register_with(
-            "bounce",
-            QueueOptions::new(1).transport(&t),
-            move |m: &Msg<u8>| {
+            name,
+            QueueOptions::new(1).transport(t),
+            move |m: &Msg<T>| {
                 if let Some(a) = me.upgrade() {
                     a.stop_timeout(Duration::ZERO);
                 }
@@ -829,6 +816,16 @@ fn a_handed_back_message_costs_one_delivery() {
             },
         )
         .unwrap();
+    (a, qa, a_rx)
+}
+
+/// A message handed back at stop is redelivered once, not bounced through this process's own
+/// open pull request (which would raise its delivery count on every bounce).
+#[test]
+fn a_handed_back_message_costs_one_delivery() {
+    let server = NatsServer::start();
+    let t = transport(&server).ack_wait(Duration::from_secs(600));
+    let (a, qa, a_rx) = self_stopping_instance::<u8>("bounce", &t);
     // Two messages: the second waits in A's hand-off queue while A's next pull request, for
     // one more, stays open on the server (there is no third).
     qa.publish(1).unwrap();
