@@ -99,14 +99,16 @@ impl<T> Channel<T> {
     }
 
     /// Pushes without waiting; on a full bounded queue the oldest message is displaced and
-    /// returned instead. Fails (giving the message back) only when closed.
-    pub(crate) fn force_send(&self, msg: T) -> Result<Option<T>, T> {
+    /// returned instead (with its sequence number). Returns the message's sequence number.
+    /// Fails (giving the message back) only when closed.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn force_send(&self, msg: T) -> Result<(u64, Option<(u64, T)>), T> {
         match self.flavor.force_push(msg) {
             Ok((pushed, displaced)) => {
                 if pushed.wake_receiver {
                     self.wake(Side::Recv, 1);
                 }
-                Ok(displaced)
+                Ok((pushed.seq, displaced))
             }
             Err(PushError::Closed(msg) | PushError::Full(msg)) => Err(msg),
         }

@@ -140,7 +140,10 @@ impl<T> Sender<T> {
     /// assert_eq!(rx.recv(), Ok("new"));
     /// ```
     pub fn force_send(&self, msg: T) -> Result<Option<T>, SendError<T>> {
-        self.chan.force_send(msg).map_err(SendError)
+        match self.chan.force_send(msg) {
+            Ok((_, displaced)) => Ok(displaced.map(|(_, old)| old)),
+            Err(msg) => Err(SendError(msg)),
+        }
     }
 
     /// Sends a message, waiting at most `timeout` for room.

@@ -177,7 +177,10 @@ impl<T> Queue<T> {
     /// assert_eq!(q.force_send(4), Err(segmq::SendError(4)));
     /// ```
     pub fn force_send(&self, msg: T) -> Result<Option<T>, SendError<T>> {
-        self.chan.force_send(msg).map_err(SendError)
+        match self.chan.force_send(msg) {
+            Ok((_, displaced)) => Ok(displaced.map(|(_, old)| old)),
+            Err(msg) => Err(SendError(msg)),
+        }
     }
 
     /// Sends every message of `msgs`, in order, claiming a run of slots with one atomic step

@@ -587,3 +587,69 @@ mod async_handlers {
         assert!(mq.publish("async-slow", 1u64).unwrap_err().is_closed());
     }
 }
+
+/// The drop-oldest overflow policy needs a capacity: refused at registration without one.
+#[test]
+fn drop_oldest_without_a_capacity_is_refused() {
+    let mq = Mq::new();
+    let r = mq.register_with(
+        "unbounded-drop-oldest",
+        QueueOptions::new(1).drop_oldest(),
+        |_: &Msg<u8>| Ok::<_, MqError>(()),
+    );
+    assert!(matches!(r, Err(MqError::Unsupported { .. })), "{r:?}");
+}
+
+/// Drop-oldest under load: four publishers never wait on a full queue of 8; every message is
+/// handled or displaced, exactly once, each displaced one reaches the dead-letter handler, and
+/// the stop report accounts for all of them.
+#[test]
+fn drop_oldest_accounts_for_every_message_under_load() {
+    const PER_PUBLISHER: u64 = 5_000;
+    let mq = Mq::new();
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    let displaced = Arc::new(Mutex::new(Vec::new()));
+    let (h, d) = (handled.clone(), displaced.clone());
+    let p = mq
+        .register_with(
+            "ticks",
+            QueueOptions::new(2)
+                .capacity(8)
+                .drop_oldest()
+                .dead_letter(move |m: Msg<u64>| d.lock().unwrap().push(m.data)),
+            move |m: &Msg<u64>| {
+                h.lock().unwrap().push(m.data);
+                Ok::<_, MqError>(())
+            },
+        )
+        .unwrap();
+    mq.start().unwrap();
+    let publishers: Vec<_> = (0..4u64)
+        .map(|t| {
+            let p = p.clone();
+            thread::spawn(move || {
+                for i in 0..PER_PUBLISHER {
+                    p.publish((t << 32) | i).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in publishers {
+        t.join().unwrap();
+    }
+    let report = mq.stop_timeout(Duration::from_secs(120));
+    assert!(!report.timed_out, "{report:?}");
+    assert!(report.is_accounted(), "{report:?}");
+    let q = &report.queues[0];
+    let (handled, displaced) = (handled.lock().unwrap(), displaced.lock().unwrap());
+    assert_eq!(q.published, 4 * PER_PUBLISHER);
+    assert_eq!(q.handled_ok, handled.len() as u64);
+    assert_eq!(q.displaced, displaced.len() as u64);
+    assert_eq!(q.dead_lettered, 0, "displacement is not a dead letter");
+    let all: HashSet<u64> = handled.iter().chain(displaced.iter()).copied().collect();
+    assert_eq!(
+        all.len() as u64,
+        4 * PER_PUBLISHER,
+        "exactly once, nothing lost"
+    );
+}

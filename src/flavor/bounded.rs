@@ -42,8 +42,8 @@ use std::mem::MaybeUninit;
 use crossbeam_utils::CachePadded;
 
 use super::{
-    index, less_waiters, waking, PopError, Popped, PoppedMany, PushError, Pushed, PushedMany,
-    CLOSED, INDEX_MASK, SHIFT,
+    index, less_waiters, waking, ForcePushed, PopError, Popped, PoppedMany, PushError, Pushed,
+    PushedMany, CLOSED, INDEX_MASK, SHIFT,
 };
 use crate::sync::{AtomicU64, Backoff, Ordering, UnsafeCell};
 
@@ -264,7 +264,7 @@ impl<T> Bounded<T> {
     /// the displacing thread owns the slot for both turns: it advances `tail` past `pos` (a CAS
     /// that keeps the word's flag and waiter bits, invariant 3), swaps the message, and stamps
     /// the slot written for this lap.
-    pub(crate) fn force_push(&self, mut value: T) -> Result<(Pushed, Option<T>), PushError<T>> {
+    pub(crate) fn force_push(&self, mut value: T) -> Result<ForcePushed<T>, PushError<T>> {
         let backoff = Backoff::new();
         loop {
             match self.push(value) {
@@ -284,7 +284,7 @@ impl<T> Bounded<T> {
     /// One attempt at displacing the oldest message of a full ring with `value`; gives `value`
     /// back if the ring is not full (any more) or another thread moved `head` first. Closed is
     /// left to the `push` that follows.
-    fn displace(&self, value: T) -> Result<(Pushed, Option<T>), T> {
+    fn displace(&self, value: T) -> Result<ForcePushed<T>, T> {
         // Relaxed: the stamp (acquired below) and the `head` CAS decide.
         let tail = self.tail.load(Ordering::Relaxed);
         if tail & CLOSED != 0 {
@@ -348,7 +348,7 @@ impl<T> Bounded<T> {
                 seq: self.seq(pos),
                 wake_receiver: wake == 1,
             },
-            Some(old),
+            Some((self.seq(oldest), old)),
         ))
     }
 

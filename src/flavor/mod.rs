@@ -124,6 +124,10 @@ pub(crate) fn less_waiters(word: u64, n: usize) -> u64 {
     word - n as u64 * WAITER
 }
 
+/// A successful displacing push (`force_push`): the push, and the oldest message it displaced
+/// with that message's sequence number, if the ring was full.
+pub(crate) type ForcePushed<T> = (Pushed, Option<(u64, T)>);
+
 /// A successful batch push: at least one message, in consecutive slots.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PushedMany {
@@ -256,10 +260,11 @@ impl<T> Flavor<T> {
     pub(crate) fn pop(&self) -> Result<Popped<T>, PopError> {
         dispatch!(self, q => q.pop())
     }
-    /// Pushes `value`; on a full ring, displaces the oldest message and returns it. An
+    /// Pushes `value`; on a full ring, displaces the oldest message and returns it (with its
+    /// sequence number). An
     /// unbounded queue is never full, so it never displaces.
     #[inline]
-    pub(crate) fn force_push(&self, value: T) -> Result<(Pushed, Option<T>), PushError<T>> {
+    pub(crate) fn force_push(&self, value: T) -> Result<ForcePushed<T>, PushError<T>> {
         match self {
             Flavor::Unbounded(q) => q.push(value).map(|pushed| (pushed, None)),
             Flavor::Bounded(q) => q.force_push(value),

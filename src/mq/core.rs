@@ -96,6 +96,9 @@ pub(crate) struct QueueCore<T> {
     pub(crate) name: &'static str,
     pub(crate) queue: Queue<Envelope<T>>,
     pub(crate) concurrency: usize,
+    /// The drop-oldest overflow policy (`QueueOptions::drop_oldest`): publishes displace the
+    /// oldest message of the full bounded queue instead of waiting.
+    pub(crate) drop_oldest: bool,
     policy: RetryPolicy,
     dead_letter: Option<DeadLetter<T>>,
     timer: Arc<RetryTimer>,
@@ -139,6 +142,7 @@ impl<T: Send + 'static> QueueCore<T> {
             name: super::names::intern(name),
             queue: make_queue(name, capacity)?,
             concurrency,
+            drop_oldest: false,
             policy,
             dead_letter,
             timer,
@@ -409,14 +413,36 @@ impl<T: Send + 'static> QueueCore<T> {
     }
 
     pub(crate) fn dead_letter(&self, msg: Msg<T>) {
+        if self.dead_letter.is_none() {
+            tracing::error!(
+                queue = %self.name, msg_id = msg.id, attempts = msg.attempt,
+                "mq: message dead-lettered (no dead-letter handler)"
+            );
+        }
+        self.to_dead_letter_handler(msg, "a dead-lettered message");
+    }
+
+    /// A message the drop-oldest policy pushed out of the full queue (`seq` is its slot's
+    /// sequence number): counted, logged, and given to the dead-letter handler if any.
+    #[cold]
+    pub(crate) fn displaced(&self, seq: u64, env: Envelope<T>) {
+        // Relaxed: a counter for snapshots; publishers on several threads add to it.
+        self.stats.displaced.fetch_add(1, Relaxed);
+        let msg = env.into_msg(seq, self.name);
+        tracing::warn!(
+            queue = %self.name, msg_id = msg.id,
+            "mq: message displaced by a newer one (drop-oldest overflow)"
+        );
+        self.to_dead_letter_handler(msg, "a displaced message");
+    }
+
+    /// Runs the dead-letter handler on `msg` (guarded: a panic there is logged), or drops it
+    /// (guarded too) when there is none.
+    fn to_dead_letter_handler(&self, msg: Msg<T>, what: &'static str) {
         let id = msg.id;
         match &self.dead_letter {
             None => {
-                tracing::error!(
-                    queue = %self.name, msg_id = id, attempts = msg.attempt,
-                    "mq: message dead-lettered (no dead-letter handler)"
-                );
-                drop_quietly(msg, self.name, "a dead-lettered message");
+                drop_quietly(msg, self.name, what);
             }
             Some(handler) => {
                 if let Err(p) = user_code::call_quietly(|| handler(msg)) {

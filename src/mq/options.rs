@@ -31,6 +31,7 @@ pub(crate) type DeadLetter<T> = Arc<dyn Fn(Msg<T>) + Send + Sync>;
 pub struct QueueOptions<T> {
     pub(crate) concurrency: usize,
     pub(crate) capacity: Option<usize>,
+    pub(crate) drop_oldest: bool,
     pub(crate) retry: RetryPolicy,
     pub(crate) dead_letter: Option<DeadLetter<T>>,
     #[cfg(feature = "tokio")]
@@ -54,6 +55,7 @@ impl<T> QueueOptions<T> {
         Self {
             concurrency,
             capacity: None,
+            drop_oldest: false,
             retry: RetryPolicy::none(),
             dead_letter: None,
             #[cfg(feature = "tokio")]
@@ -89,6 +91,42 @@ impl<T> QueueOptions<T> {
     /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
+        self
+    }
+
+    /// The drop-oldest overflow policy for a bounded queue: when it is full, a publish does not
+    /// wait (nor fail with `Full`) but displaces the *oldest* queued message, so the handlers
+    /// always work on the newest ones (what latency-sensitive producers want, asynq#869). The
+    /// displaced message is counted ([`QueueStats::displaced`](crate::QueueStats::displaced),
+    /// [`QueueReport::displaced`](crate::QueueReport::displaced)), logged, and handed to the
+    /// dead-letter handler if there is one: nothing disappears unreported.
+    ///
+    /// Needs a [`capacity`](Self::capacity); without one, and on a remote queue, registration
+    /// fails with [`MqError::Unsupported`](crate::MqError::Unsupported).
+    ///
+    /// ```
+    /// use segmq::{Mq, MqError, Msg, QueueOptions};
+    /// use std::sync::{Arc, Mutex};
+    /// let mq = Mq::new();
+    /// let pushed_out = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = pushed_out.clone();
+    /// let opts = QueueOptions::new(1)
+    ///     .capacity(2)
+    ///     .drop_oldest()
+    ///     .dead_letter(move |m: Msg<u32>| seen.lock().unwrap().push(m.data));
+    /// let p = mq.register_with("ticks", opts, |_: &Msg<u32>| Ok::<_, MqError>(())).unwrap();
+    /// for tick in 0..5 {
+    ///     p.publish(tick).unwrap(); // never waits: the workers have not started yet
+    /// }
+    /// assert_eq!(*pushed_out.lock().unwrap(), [0, 1, 2]);
+    /// mq.start().unwrap();
+    /// let report = mq.stop_timeout(std::time::Duration::from_secs(60));
+    /// assert!(!report.timed_out && report.is_accounted());
+    /// let q = &report.queues[0];
+    /// assert_eq!((q.published, q.handled_ok, q.displaced), (5, 2, 3));
+    /// ```
+    pub fn drop_oldest(mut self) -> Self {
+        self.drop_oldest = true;
         self
     }
 

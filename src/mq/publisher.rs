@@ -50,11 +50,29 @@ impl<T: Send + 'static> Publisher<T> {
         if let Some(d) = &self.core.durable {
             return d.publish(&self.core.queue, data);
         }
+        if self.core.drop_oldest {
+            return self.publish_displacing(data);
+        }
         self.core
             .queue
             .chan
             .send_blocking(Envelope::fresh(data), None)
             .map_err(|e| PublishError::Closed(e.into_inner().data))
+    }
+
+    /// A publish under the drop-oldest policy: never waits; a full queue's oldest message is
+    /// handed to `QueueCore::displaced`.
+    #[cold]
+    fn publish_displacing(&self, data: T) -> Result<u64, PublishError<T>> {
+        match self.core.queue.chan.force_send(Envelope::fresh(data)) {
+            Ok((id, displaced)) => {
+                if let Some((seq, old)) = displaced {
+                    self.core.displaced(seq, old);
+                }
+                Ok(id)
+            }
+            Err(env) => Err(PublishError::Closed(env.data)),
+        }
     }
 
     /// Publishes `data` if that is possible without waiting: `Full(data)` on a full bounded
@@ -75,6 +93,9 @@ impl<T: Send + 'static> Publisher<T> {
         #[cfg(feature = "durable")]
         if let Some(d) = &self.core.durable {
             return d.publish(&self.core.queue, data);
+        }
+        if self.core.drop_oldest {
+            return self.publish_displacing(data);
         }
         self.core
             .queue
@@ -103,6 +124,9 @@ impl<T: Send + 'static> Publisher<T> {
         #[cfg(feature = "durable")]
         if let Some(d) = &self.core.durable {
             return d.publish(&self.core.queue, data);
+        }
+        if self.core.drop_oldest {
+            return self.publish_displacing(data);
         }
         crate::send::SendSeq::new(&self.core.queue.chan, Envelope::fresh(data))
             .await

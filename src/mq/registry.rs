@@ -194,6 +194,9 @@ pub struct QueueReport {
     pub handled_ok: u64,
     /// Messages that went to the dead-letter handler.
     pub dead_lettered: u64,
+    /// Messages the drop-oldest overflow policy displaced
+    /// ([`QueueOptions::drop_oldest`](crate::QueueOptions::drop_oldest)).
+    pub displaced: u64,
     /// Messages put into the leftover store ([`Publisher::drain_left`]).
     pub left: u64,
     /// Messages still inside a handler when the report was made (timed out, or the one
@@ -233,6 +236,7 @@ impl QueueReport {
         self.published
             == self.handled_ok
                 + self.dead_lettered
+                + self.displaced
                 + self.left
                 + self.in_flight
                 + self.depth
@@ -458,6 +462,22 @@ impl Mq {
         )?;
         #[cfg(feature = "nats")]
         super::remote::attach(&mut core, options.remote, options.capacity)?;
+        if options.drop_oldest {
+            if options.capacity.is_none() {
+                return Err(MqError::Unsupported {
+                    queue: name.to_owned(),
+                    what: "drop_oldest without a capacity (an unbounded queue is never full)",
+                });
+            }
+            #[cfg(feature = "nats")]
+            if core.remote.is_some() {
+                return Err(MqError::Unsupported {
+                    queue: name.to_owned(),
+                    what: "drop_oldest on a remote queue",
+                });
+            }
+            core.drop_oldest = true;
+        }
         #[cfg(feature = "durable")]
         if let Some(spec) = options.durable {
             #[cfg(feature = "nats")]

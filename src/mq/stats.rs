@@ -51,6 +51,10 @@ pub struct QueueStats {
     pub retried: u64,
     /// Messages that exhausted their attempts and went to the dead-letter handler.
     pub dead_lettered: u64,
+    /// Messages the drop-oldest overflow policy pushed out of the full queue
+    /// ([`QueueOptions::drop_oldest`](crate::QueueOptions::drop_oldest)); each also went to the
+    /// dead-letter handler, if any, but is not counted in `dead_lettered`.
+    pub displaced: u64,
     /// Messages left over by [`Mq::stop_timeout`](crate::Mq::stop_timeout) (see
     /// [`Publisher::drain_left`](crate::Publisher::drain_left)).
     pub left: u64,
@@ -157,6 +161,8 @@ pub(crate) struct CoreStats {
     pub(crate) drained: AtomicU64,
     /// Messages put into the leftover store.
     pub(crate) left: AtomicU64,
+    /// Messages displaced by the drop-oldest overflow policy.
+    pub(crate) displaced: AtomicU64,
     /// Messages lost with a panic that escaped every guard (a bug in segmq; see `core.rs`).
     pub(crate) lost: AtomicU64,
     /// Workers alive.
@@ -188,9 +194,10 @@ pub(crate) fn snapshot(
     s.depth = depth as u64;
     s.in_flight = popped.saturating_sub(finished);
     s.left = core.left.load(Relaxed);
+    s.displaced = core.displaced.load(Relaxed);
     s.workers = core.workers.load(Relaxed);
-    s.published =
-        (popped + core.drained.load(Relaxed) + s.depth).saturating_sub(core.requeued.load(Relaxed));
+    s.published = (popped + core.drained.load(Relaxed) + s.displaced + s.depth)
+        .saturating_sub(core.requeued.load(Relaxed));
     let total: u64 = hist.iter().sum();
     let quantile = |q: f64| {
         let rank = ((total as f64) * q).ceil().max(1.0) as u64;

@@ -318,6 +318,7 @@ pub(crate) fn queue_report(
         published: s.published,
         handled_ok: s.handled_ok,
         dead_lettered: s.dead_lettered,
+        displaced: s.displaced,
         left: s.left,
         in_flight,
         depth: s.depth,
