@@ -79,3 +79,51 @@ fn select_timeout_racing_a_send_loses_nothing() {
         }
     });
 }
+
+/// A select blocked on a send arm (a full ring of 1) and a receive arm (an empty queue), while
+/// one thread makes room in the ring and another sends to the queue: the select completes one
+/// arm only. If it sent, its message is in the ring and the queue's message is still queued;
+/// if it received, its own message is still in its `Option`, unsent. Exactly once, and a lost
+/// wake-up of either kind deadlocks the model.
+///
+/// Fails if: a send arm that finds the ring full drops the message instead of putting it back
+/// into its `Option` (`*self.msg = Some(msg)` removed in `SendArm::try_take`): the message is
+/// lost when the select then waits and the receive arm wins.
+#[test]
+fn select_with_a_send_arm_completes_exactly_one_arm() {
+    model(|| {
+        let (ring_tx, ring) = segmq::bounded::<u32>(1);
+        ring_tx.send(0).unwrap();
+        let (queue_tx, queue) = segmq::unbounded::<u32>();
+        // The drainer hands the receiver back: dropping it would close the ring.
+        let drainer = thread::spawn(move || (ring.recv().unwrap(), ring));
+        let sender = thread::spawn(move || queue_tx.send(2).unwrap());
+        let mut pending = Some(1u32);
+        let chosen = Select::new()
+            .send(&ring_tx, &mut pending, |r| {
+                r.unwrap();
+                's'
+            })
+            .recv(&queue, |m| {
+                assert_eq!(m.unwrap(), 2);
+                'r'
+            })
+            .wait();
+        let (drained, ring) = drainer.join().unwrap();
+        sender.join().unwrap();
+        assert_eq!(drained, 0);
+        let left_in_ring: Vec<u32> = ring.try_iter().collect();
+        match chosen {
+            's' => {
+                assert_eq!(pending, None, "sent, so gone from the Option");
+                assert_eq!(left_in_ring, [1]);
+                assert_eq!(queue.try_recv(), Ok(2), "the queue kept its message");
+            }
+            _ => {
+                assert_eq!(pending, Some(1), "not chosen: still unsent");
+                assert!(left_in_ring.is_empty());
+                assert!(queue.try_recv().is_err(), "received exactly once");
+            }
+        }
+    });
+}

@@ -1,5 +1,6 @@
-//! [`Select`]: block on several receivers at once, taking one message from the first that has
-//! one, with an optional timeout.
+//! [`Select`]: block on several receivers (and senders) at once, taking one message from the
+//! first receiver that has one, or sending into the first bounded queue with room, with an
+//! optional timeout.
 //!
 //! # Design
 //!
@@ -17,23 +18,29 @@
 //! and one that came before it is seen by the poll. When the select returns, every arm leaves
 //! its channel's waiter count and drops its listener, passing on a notification it did not use
 //! (the cancel safety of `Recv`). `loom-tests/select.rs` models it.
+//!
+//! A send arm is the mirror image: its try is `try_send`, which either moves the message into
+//! the queue in one atomic step or gives it back (full), and the message lives in the caller's
+//! `Option` between tries, so an arm that is not chosen leaves it there, unsent.
 
 use std::fmt;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use crate::channel::{Channel, Waiter};
-use crate::error::{RecvError, TryRecvError};
-use crate::handles::Receiver;
+use crate::error::{RecvError, SendError, SendTimeoutError, TryRecvError, TrySendError};
+use crate::handles::{Receiver, Sender};
 use crate::sync::event::Event;
 use crate::Queue;
 
-/// A blocking select over several receivers (of any message types): each arm maps what its
-/// receiver gives (a message, or [`RecvError`] once that queue is closed and drained) to the
-/// select's output `R`.
+/// A blocking select over several receivers and senders (of any message types): each receive
+/// arm maps what its receiver gives (a message, or [`RecvError`] once that queue is closed and
+/// drained) to the select's output `R`; each send arm ([`send`](Select::send)) maps the outcome
+/// of its send.
 ///
-/// Exactly once: [`wait`](Select::wait) takes at most one message, from the arm it returns,
-/// and the other receivers keep theirs. A closed and drained receiver is always ready (with
+/// Exactly once: [`wait`](Select::wait) completes exactly one arm, the one it returns: at most
+/// one message is taken or sent; the other receivers keep theirs and the other send arms'
+/// messages stay, unsent, in their `Option`s. A closed and drained receiver is always ready (with
 /// `Err(RecvError)`), as in crossbeam-channel: drop its arm, or stop, when it reports closed.
 ///
 /// ```
@@ -134,6 +141,69 @@ impl<'a, R> Select<'a, R> {
         map: impl FnMut(Result<T, RecvError>) -> R + 'a,
     ) -> Self {
         self.arms.push(Box::new(RecvArm::new(&queue.chan, map)));
+        self
+    }
+
+    /// Adds a send arm on `tx`: the arm is ready when the queue has room (always, unbounded)
+    /// or is closed, and choosing it sends the message in `msg`. `map` gets `Ok(())` once the
+    /// message is in the queue, or the closed queue's [`SendError`] with the message.
+    ///
+    /// The message stays in `msg` until its arm is chosen, so when another arm wins (or the
+    /// wait times out) it is still there, unsent: exactly once either way. An empty `msg`
+    /// makes an arm that is never ready.
+    ///
+    /// ```
+    /// let (tx, rx) = segmq::bounded::<&str>(1);
+    /// tx.send("first").unwrap(); // full
+    /// let (other_tx, other_rx) = segmq::unbounded::<u8>();
+    /// other_tx.send(7).unwrap();
+    /// let mut pending = Some("second");
+    /// let got = segmq::Select::new()
+    ///     .send(&tx, &mut pending, |sent| sent.map(|()| 0).unwrap_or(2))
+    ///     .recv(&other_rx, |m| m.unwrap())
+    ///     .wait();
+    /// assert_eq!(got, 7, "the full queue's arm was not ready");
+    /// assert_eq!(pending, Some("second"), "so its message is still here");
+    /// assert_eq!(rx.recv(), Ok("first")); // room now
+    /// let sent = segmq::Select::new().send(&tx, &mut pending, |sent| sent.is_ok()).wait();
+    /// assert!(sent && pending.is_none());
+    /// assert_eq!(rx.recv(), Ok("second"));
+    /// ```
+    pub fn send<T: 'a>(
+        mut self,
+        tx: &'a Sender<T>,
+        msg: &'a mut Option<T>,
+        map: impl FnMut(Result<(), SendError<T>>) -> R + 'a,
+    ) -> Self {
+        self.arms.push(Box::new(SendArm {
+            chan: &tx.chan,
+            waiter: Waiter::new(),
+            msg,
+            map,
+        }));
+        self
+    }
+
+    /// Adds a send arm on a [`Queue`] handle; see [`send`](Select::send).
+    ///
+    /// ```
+    /// let q = segmq::Queue::bounded(1);
+    /// let mut msg = Some(5);
+    /// assert!(segmq::Select::new().send_queue(&q, &mut msg, |r| r.is_ok()).wait());
+    /// assert_eq!((q.recv(), msg), (Ok(5), None));
+    /// ```
+    pub fn send_queue<T: 'a>(
+        mut self,
+        queue: &'a Queue<T>,
+        msg: &'a mut Option<T>,
+        map: impl FnMut(Result<(), SendError<T>>) -> R + 'a,
+    ) -> Self {
+        self.arms.push(Box::new(SendArm {
+            chan: &queue.chan,
+            waiter: Waiter::new(),
+            msg,
+            map,
+        }));
         self
     }
 
@@ -322,7 +392,8 @@ impl Wake for SelectWake {
 trait Arm<R> {
     /// Takes a message (or "closed") now, without registering; `None` if empty.
     fn try_take(&mut self) -> Option<R>;
-    /// Takes a message (or "closed"), or registers `cx`'s waker as a counted receive waiter.
+    /// Takes a message (or "closed"), or registers `cx`'s waker as a counted waiter (of the
+    /// receive side; a send arm: of the send side, for room).
     fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<R>;
     /// Leaves the waiter count and drops the listener, if registered.
     fn cancel(&mut self);
@@ -361,5 +432,46 @@ impl<T, R, F: FnMut(Result<T, RecvError>) -> R> Arm<R> for RecvArm<'_, T, F> {
 
     fn cancel(&mut self) {
         self.chan.cancel_recv(&mut self.waiter);
+    }
+}
+
+struct SendArm<'a, T, F> {
+    chan: &'a Channel<T>,
+    waiter: Waiter,
+    /// The caller's message: taken for each try, put back when the queue is full.
+    msg: &'a mut Option<T>,
+    map: F,
+}
+
+impl<T, R, F: FnMut(Result<(), SendError<T>>) -> R> Arm<R> for SendArm<'_, T, F> {
+    fn try_take(&mut self) -> Option<R> {
+        let msg = self.msg.take()?;
+        match self.chan.try_send(msg) {
+            Ok(_) => Some((self.map)(Ok(()))),
+            Err(TrySendError::Closed(msg)) => Some((self.map)(Err(SendError(msg)))),
+            Err(TrySendError::Full(msg)) => {
+                *self.msg = Some(msg);
+                None
+            }
+        }
+    }
+
+    fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<R> {
+        if self.msg.is_none() {
+            return Poll::Pending;
+        }
+        // `poll_send` puts the message back into the slot when the queue is full.
+        self.chan
+            .poll_send(self.msg, &mut self.waiter, cx)
+            .map(|sent| match sent {
+                Ok(_) => (self.map)(Ok(())),
+                Err(SendTimeoutError::Closed(msg) | SendTimeoutError::Timeout(msg)) => {
+                    (self.map)(Err(SendError(msg)))
+                }
+            })
+    }
+
+    fn cancel(&mut self) {
+        self.chan.cancel_send(&mut self.waiter);
     }
 }

@@ -847,10 +847,17 @@ fn a_handed_back_message_costs_one_delivery() {
     .unwrap();
     b.start().unwrap();
     let other = 3 - first;
-    assert_eq!(
-        recv_n(&b_rx, 1),
-        [(other, 2)],
-        "delivered to A once, then to B"
+    let [(id, attempt)] = recv_n(&b_rx, 1)[..] else {
+        unreachable!("recv_n returns exactly one")
+    };
+    assert_eq!(id, other);
+    // Whether the server had delivered the second message to A's pull before A stopped is the
+    // server's timing: attempt 1 (never reached A) or 2 (reached A once, handed back). A bounce
+    // through A's own still-open pull request would make it 3 or more (CI saw attempt 1 once,
+    // so the test does not insist on 2).
+    assert!(
+        (1..=2).contains(&attempt),
+        "delivered to A at most once before B, got attempt {attempt}"
     );
     b.stop();
 }
