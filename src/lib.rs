@@ -65,6 +65,7 @@
 //! | *(default)* | the queues, the channel handles, [`Mq`] with thread workers | 1.75 (`rust-version`) |
 //! | `tokio` | async handlers for [`Mq`] on a tokio runtime | 1.85 (tokio 1.54) |
 //! | `durable` | durable queues with a write-ahead log | 1.88 (postcard 1.2) |
+//! | `nats` | queues on NATS JetStream by configuration (`docs/nats.md`) | 1.89 (async-nats 0.51) |
 //! | `loom` | the loom model test target only; changes nothing in the library | n/a |
 //!
 //! `scripts/check-msrv.py` checks this table (kept in `Cargo.toml`,
