@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use segmq::{Mq, Msg, Publisher, QueueOptions, RetryPolicy};
+use segmq::{Mq, Msg, Publisher, QueueOptions};
 
 /// The word store, and the words already queued (so that a burst of lookups of one missing word
 /// costs one API call).
@@ -60,22 +60,19 @@ fn main() {
     let mq = Mq::new();
 
     let (d, d2) = (dict.clone(), dict.clone());
-    let options = QueueOptions::new(8)
-        .retry(RetryPolicy::exponential(
-            3,
-            Duration::from_millis(20),
-            Duration::from_millis(200),
-        ))
-        .dead_letter(move |m: Msg<String>| {
-            println!(
-                "  dead  {:<12} (message #{}, {} attempts)",
-                m.data,
-                m.id,
-                m.attempt()
-            );
-            d2.pending.lock().unwrap().remove(&m.data);
-            d2.unknown.lock().unwrap().push(m.into_data());
-        });
+    let options =
+        QueueOptions::new(8)
+            .retry(llm::llm_retry())
+            .dead_letter(move |m: Msg<String>| {
+                println!(
+                    "  dead  {:<12} (message #{}, {} attempts)",
+                    m.data,
+                    m.id,
+                    m.attempt()
+                );
+                d2.pending.lock().unwrap().remove(&m.data);
+                d2.unknown.lock().unwrap().push(m.into_data());
+            });
     let fill = mq
         .register_with("fill-dictionary", options, move |m: &Msg<String>| {
             let def = llm_define(&m.data, m.attempt(), delay)?;

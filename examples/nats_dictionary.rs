@@ -27,7 +27,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use segmq::{Mq, Msg, QueueOptions, RetryPolicy, Transport};
+use segmq::{Mq, Msg, QueueOptions, Transport};
 
 /// Fill requests: web -> worker.
 const FILL: &str = "fill-dictionary";
@@ -54,11 +54,7 @@ fn worker(transport: &Transport) {
         .expect("register the answers queue");
     let (ok, dead) = (answers.clone(), answers);
     let options = QueueOptions::new(8)
-        .retry(RetryPolicy::exponential(
-            3,
-            Duration::from_millis(20),
-            Duration::from_millis(200),
-        ))
+        .retry(llm::llm_retry())
         .dead_letter(move |m: Msg<String>| {
             println!(
                 "[worker] dead  {:<12} after {} attempts",

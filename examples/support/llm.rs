@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use segmq::RetryPolicy;
+
 /// The words the client looks up, with repeats (a repeat of a pending word is not queued again).
 pub const WORDS: [&str; 20] = [
     "serendipity",
@@ -57,4 +59,10 @@ pub fn quiet_llm_panics(prefix: &'static str) {
             None => default_hook(info),
         }
     }));
+}
+
+/// The retry policy both dictionary examples use for the LLM calls: 3 attempts, exponential
+/// backoff from 20 ms up to 200 ms.
+pub fn llm_retry() -> RetryPolicy {
+    RetryPolicy::exponential(3, Duration::from_millis(20), Duration::from_millis(200))
 }
