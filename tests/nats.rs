@@ -422,6 +422,77 @@ fn stop_of_one_instance_hands_its_unstarted_messages_to_the_other() {
     assert!(b_rx.try_recv().is_err());
 }
 
+/// `Transport::prefetch(5)` on a one-worker queue: while its handler runs, the process holds
+/// the running message, up to 5 fetched ahead, and the one its open pull request brought (which
+/// waits for room): 6 or 7 delivered and unanswered, not 1-3 as with the default, nor all 20.
+/// Stopped, it hands the unstarted ones back and a second instance handles them: exactly once.
+#[test]
+fn prefetch_bounds_what_a_process_holds_and_stop_hands_it_back() {
+    let server = NatsServer::start();
+    let t = transport(&server)
+        .ack_wait(Duration::from_secs(600))
+        .prefetch(5);
+    let n = 20u64;
+    let (started_tx, started_rx) = mpsc::channel();
+    let (gate_tx, gate_rx) = mpsc::channel::<()>();
+    let gate_rx = Mutex::new(gate_rx);
+    let (a_tx, a_rx) = mpsc::channel();
+    let a = Arc::new(Mq::new());
+    let me = Arc::downgrade(&a);
+    let qa = a
+        .register_with(
+            "prefetched",
+            QueueOptions::new(1).transport(&t),
+            move |m: &Msg<u64>| {
+                started_tx.send(()).unwrap();
+                gate_rx.lock().unwrap().recv_timeout(SOON).unwrap();
+                // Closed before this handler returns: the worker starts nothing else.
+                if let Some(a) = me.upgrade() {
+                    a.stop_timeout(Duration::ZERO);
+                }
+                a_tx.send(m.id).unwrap();
+                Ok::<_, MqError>(())
+            },
+        )
+        .unwrap();
+    for i in 0..n {
+        qa.publish(i).unwrap();
+    }
+    a.start().unwrap();
+    started_rx.recv_timeout(SOON).unwrap();
+    // The server's count of delivered, unanswered messages (it counts on its own clock).
+    let in_flight = || qa.remote_stats().unwrap().in_flight;
+    eventually("A holds 1 running + 5 prefetched", || in_flight() >= 6);
+    let held = in_flight();
+    assert!(held <= 7, "prefetch(5) held {held} messages");
+    gate_tx.send(()).unwrap();
+    let report = a.stop_timeout(SOON);
+    assert!(!report.timed_out, "{report:?}");
+    let a_ids: Vec<u64> = recv_n(&a_rx, 1);
+    assert!(a_rx.try_recv().is_err(), "A started only one message");
+    let b = Mq::new();
+    let (b_tx, b_rx) = mpsc::channel();
+    b.register_with(
+        "prefetched",
+        QueueOptions::new(2).transport(&t),
+        move |m: &Msg<u64>| {
+            b_tx.send(m.id).unwrap();
+            Ok::<_, MqError>(())
+        },
+    )
+    .unwrap();
+    b.start().unwrap();
+    let b_ids = recv_n(&b_rx, (n - 1) as usize);
+    b.stop();
+    let all: BTreeSet<u64> = a_ids.iter().chain(&b_ids).copied().collect();
+    assert_eq!(
+        all,
+        (1..=n).collect(),
+        "each message handled once, none lost"
+    );
+    assert!(b_rx.try_recv().is_err());
+}
+
 // ---- Two processes: this test binary runs itself as the second one. ----
 
 const CHILD_MODE: &str = "SEGMQ_NATS_CHILD_MODE";

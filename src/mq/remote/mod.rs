@@ -53,6 +53,8 @@ use std::fmt;
 use super::MqError;
 
 #[cfg(feature = "nats")]
+mod answers;
+#[cfg(feature = "nats")]
 mod error;
 #[cfg(feature = "nats")]
 mod link;

@@ -52,6 +52,8 @@ pub(crate) struct Remote<T> {
     pub(crate) subject: String,
     pub(crate) stream: String,
     pub(crate) ack_wait: Duration,
+    /// Messages fetched ahead of the workers (`Transport::prefetch`); `None`: `concurrency`.
+    pub(crate) prefetch: Option<usize>,
     encode: Encode<T>,
     pub(crate) decode: Decode<T>,
     /// The random half of this queue handle's message IDs (invariant 2).
@@ -146,6 +148,7 @@ impl<T: Send + 'static> Remote<T> {
             subject,
             stream: stream_name,
             ack_wait: spec.transport.ack_wait,
+            prefetch: spec.transport.prefetch,
             encode: spec.encode,
             decode: spec.decode,
             id_prefix: format!("{:016x}", random_u64()),

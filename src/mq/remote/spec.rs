@@ -22,6 +22,8 @@ pub(crate) const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(30);
 pub(crate) struct NatsTransport {
     pub(crate) link: Arc<NatsLink>,
     pub(crate) ack_wait: Duration,
+    /// Messages fetched ahead of the workers; `None`: as many as the queue has workers.
+    pub(crate) prefetch: Option<usize>,
     /// JSON on the wire instead of postcard.
     pub(crate) json: bool,
 }
@@ -31,6 +33,7 @@ impl NatsTransport {
         Self {
             link: Arc::new(NatsLink::new(url)),
             ack_wait: DEFAULT_ACK_WAIT,
+            prefetch: None,
             json: false,
         }
     }
@@ -41,6 +44,7 @@ impl fmt::Debug for NatsTransport {
         f.debug_struct("Transport")
             .field("url", &self.link.url())
             .field("ack_wait", &self.ack_wait)
+            .field("prefetch", &self.prefetch)
             .field("json", &self.json)
             .finish()
     }
@@ -62,6 +66,26 @@ impl Transport {
     pub fn ack_wait(mut self, ack_wait: Duration) -> Self {
         if let Kind::Nats(n) = &mut self.kind {
             n.ack_wait = ack_wait.max(Duration::from_millis(100));
+        }
+        self
+    }
+
+    /// How many messages each process fetches from the server ahead of its workers, at most
+    /// (at least 1). By default as many as the queue has workers (`concurrency`): a process
+    /// then holds no more unstarted messages than it can start, and the other processes of the
+    /// queue get the rest, which is what slow handlers (an LLM call) want. Each fetch is one
+    /// round trip to the server, so short handlers want more: with `prefetch(256)` one round
+    /// trip brings up to 256 messages. Messages fetched but not started when the queue stops
+    /// are handed back to the server unrun. Queues registered on the transport after this call
+    /// use it. No effect on a local transport.
+    ///
+    /// ```
+    /// let t = segmq::Transport::from_url("nats://127.0.0.1:4222").unwrap().prefetch(256);
+    /// # drop(t);
+    /// ```
+    pub fn prefetch(mut self, messages: usize) -> Self {
+        if let Kind::Nats(n) = &mut self.kind {
+            n.prefetch = Some(messages.max(1));
         }
         self
     }

@@ -2,11 +2,14 @@
 //!
 //! # Design
 //!
-//! The pull task asks the queue's durable consumer for at most `concurrency` messages at a time
-//! (one outstanding pull request per process, as the server's `max_waiting` wants) and pushes
-//! them into a bounded hand-off queue of `concurrency` slots; so this process holds at most
-//! `concurrency` fetched messages that no handler has started, besides the ones running. The
-//! workers take from the hand-off queue and run the handler, then answer the server.
+//! The pull task asks the queue's durable consumer for at most `prefetch` messages at a time
+//! (`Transport::prefetch`, by default `concurrency`; one outstanding pull request per process,
+//! as the server's `max_waiting` wants) and pushes them into a bounded hand-off queue of
+//! `prefetch` slots; so this process holds at most `prefetch` fetched messages that no handler
+//! has started, besides the ones running. The
+//! workers take from the hand-off queue and run the handler, then queue the answer for the
+//! queue's answer task (`answers.rs`), which sends it to the server, so a worker never waits
+//! for the client's runtime.
 //!
 //! # Invariants
 //!
@@ -23,8 +26,9 @@
 //!    (a plain NAK) when it exits, once the hand-off queue is closed and empty. Handing back
 //!    only then matters: while this process still has a pull request open, the server would
 //!    redeliver a NAKed message straight to it, and that copy, arriving after the request's
-//!    subscription is gone, would wait out `ack_wait`. Every worker flushes before it exits,
-//!    so its answers have reached the server when `stop` returns.
+//!    subscription is gone, would wait out `ack_wait`. A worker leaves only once the answer
+//!    task has sent and flushed every worker's answers (`answers.rs`, invariant 2), so they
+//!    have reached the server when `stop` returns.
 //! 4. Per-process accounting as for local queues (`stats.rs`): a delivery is `popped` when a
 //!    worker starts it; a retry (NAK with delay) counts as `requeued`, since the message goes
 //!    back to the server; so `published` (= popped - requeued) is the number of messages this
@@ -45,7 +49,7 @@ use async_nats::jetstream::{self, AckKind};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::link::REQUEST_TIMEOUT;
+use super::answers::{self, AnswerSender};
 use super::queue::Remote;
 use super::RemoteError;
 use crate::mq::core::{lock, LiveGuard, QueueCore};
@@ -118,7 +122,9 @@ where
         .as_ref()
         .expect("spawn_workers is only called for remote queues");
     let consumer = open_consumer(remote, core.concurrency)?;
-    let handoff: Arc<Queue<Delivery>> = Arc::new(Queue::bounded(core.concurrency));
+    let prefetch = remote.prefetch.unwrap_or(core.concurrency).max(1);
+    let handoff: Arc<Queue<Delivery>> = Arc::new(Queue::bounded(prefetch));
+    let answers = answers::start(&remote.conn, remote.queue);
     let aside: Arc<Mutex<Vec<Delivery>>> = Arc::new(Mutex::new(Vec::new()));
     let running: Running = (0..core.concurrency).map(|_| Mutex::new(None)).collect();
     // The consumer's own ack_wait: another process may have created it with another one.
@@ -131,9 +137,12 @@ where
             let (w, live) = core.enter();
             let (core2, handler) = (core.clone(), handler.clone());
             let (handoff, aside, running) = (handoff.clone(), aside.clone(), running.clone());
+            let answers = answers.clone_for_worker();
             let body = move || {
                 let _live: LiveGuard<T> = live;
-                run_worker(&core2, worker, &w, &*handler, &handoff, &aside, &running);
+                run_worker(
+                    &core2, worker, &w, &*handler, &handoff, &aside, &running, answers,
+                );
             };
             match thread::Builder::new()
                 .name(format!("mq:{}:{worker}", core.name))
@@ -151,11 +160,13 @@ where
             }
         }
     }
+    // The workers hold the answer task's other handles: it ends when the last one leaves.
+    drop(answers);
     // Started even after a failed spawn: the workers that did start need it (and its close).
     remote
         .conn
         .handle
-        .spawn(pull_loop(core.clone(), consumer, handoff, core.concurrency));
+        .spawn(pull_loop(core.clone(), consumer, handoff, prefetch));
     spawned
 }
 
@@ -238,6 +249,7 @@ async fn pull_loop<T: Send + 'static>(
 }
 
 /// One worker thread (invariants 1, 3).
+#[allow(clippy::too_many_arguments)]
 fn run_worker<T, F, E>(
     core: &Arc<QueueCore<T>>,
     worker: usize,
@@ -246,13 +258,13 @@ fn run_worker<T, F, E>(
     handoff: &Queue<Delivery>,
     aside: &Mutex<Vec<Delivery>>,
     running: &Running,
+    answers: AnswerSender,
 ) where
     T: Send + 'static,
     F: Fn(&Msg<T>) -> Result<(), E>,
     E: Into<BoxError>,
 {
     drop(lock(&core.threads));
-    let remote = core.remote.as_ref().expect("a remote queue's worker");
     let mut rng = XorShift::new(worker as u64);
     tracing::debug!(queue = %core.name, worker, "mq: remote worker started");
     while let Ok(delivery) = handoff.recv() {
@@ -268,6 +280,7 @@ fn run_worker<T, F, E>(
                 handler,
                 &mut rng,
                 &running[worker],
+                &answers,
                 delivery,
             )
         }));
@@ -278,37 +291,13 @@ fn run_worker<T, F, E>(
     // The hand-off queue is closed: the pull task has no request open (invariant 3).
     let back = std::mem::take(&mut *lock(aside));
     for delivery in back {
-        answer(remote, delivery, AckKind::Nak(None), "hand back");
+        answers.send(core.name, delivery, AckKind::Nak(None), "hand back");
     }
-    let client = remote.conn.client.clone();
-    // Bounded, so that a stop while the server is down returns (the unflushed answers are
-    // redelivered: at least once).
-    let flushed = remote
-        .conn
-        .run(async move { tokio::time::timeout(REQUEST_TIMEOUT, client.flush()).await });
-    if !matches!(flushed, Ok(Ok(()))) {
-        tracing::warn!(queue = %core.name, worker, "mq: the answers were not flushed: {flushed:?}");
-    }
+    // Waits until every worker's answers are sent and flushed (bounded by the request
+    // timeout, so that a stop while the server is down returns: the unflushed answers are
+    // redelivered, at least once).
+    answers.finish();
     tracing::debug!(queue = %core.name, worker, "mq: remote worker stopped");
-}
-
-/// Sends an answer for a delivery; a failure is logged (the server redelivers after
-/// `ack_wait`: at least once).
-fn answer<T: Send + 'static>(remote: &Remote<T>, d: Delivery, kind: AckKind, what: &str) {
-    // Bounded: with the connection down for long, the client's buffer fills and a send would
-    // wait for the reconnect.
-    let sent = remote
-        .conn
-        .run(async move { tokio::time::timeout(REQUEST_TIMEOUT, d.ack_with(kind)).await });
-    match sent {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            tracing::warn!(queue = %remote.queue, "mq: {what} not sent (the server will redeliver): {e}")
-        }
-        Err(_) => {
-            tracing::warn!(queue = %remote.queue, "mq: {what} not sent in {REQUEST_TIMEOUT:?} (the server will redeliver)")
-        }
-    }
 }
 
 /// When the server stored the message, as an `Instant` of this process (approximate: the
@@ -362,6 +351,7 @@ impl Drop for InProgress<'_> {
 }
 
 /// One delivery's turn.
+#[allow(clippy::too_many_arguments)]
 fn handle_one<T, F, E>(
     core: &Arc<QueueCore<T>>,
     worker: usize,
@@ -369,6 +359,7 @@ fn handle_one<T, F, E>(
     handler: &F,
     rng: &mut XorShift,
     slot: &Mutex<Option<async_nats::Subject>>,
+    answers: &AnswerSender,
     d: Delivery,
 ) where
     T: Send + 'static,
@@ -400,7 +391,7 @@ fn handle_one<T, F, E>(
                 "mq: a message that does not decode as `{}` was terminated: {e}",
                 std::any::type_name::<T>()
             );
-            answer(remote, d, AckKind::Term, "term");
+            answers.send(core.name, d, AckKind::Term, "term");
             WorkerStats::bump(&w.dead_lettered);
             WorkerStats::bump(&w.finished);
             return;
@@ -425,7 +416,7 @@ fn handle_one<T, F, E>(
         // Delivered again and again without a decision: it kills its consumers.
         tracing::warn!(queue = %core.name, worker, msg_id = id, attempt, "mq: redelivered past its last attempt: dead-lettered unrun");
         core.dead_letter(msg);
-        answer(remote, d, AckKind::Term, "term");
+        answers.send(core.name, d, AckKind::Term, "term");
         WorkerStats::bump(&w.dead_lettered);
         WorkerStats::bump(&w.finished);
         return;
@@ -435,7 +426,7 @@ fn handle_one<T, F, E>(
     drop(progress);
     let (failure, after) = match decide(outcome, attempt, core.policy(), rng) {
         Decision::Handled => {
-            answer(remote, d, AckKind::Ack, "ack");
+            answers.send(core.name, d, AckKind::Ack, "ack");
             WorkerStats::bump(&w.ok);
             WorkerStats::bump(&w.finished);
             drop_quietly(msg, core.name, "a handled message");
@@ -455,8 +446,8 @@ fn handle_one<T, F, E>(
     drop_failure(failure, core.name);
     match after {
         Some(after) => {
-            answer(
-                remote,
+            answers.send(
+                core.name,
                 d,
                 AckKind::Nak(Some(after)),
                 "retry (NAK with delay)",
@@ -468,7 +459,7 @@ fn handle_one<T, F, E>(
         }
         None => {
             core.dead_letter(msg);
-            answer(remote, d, AckKind::Term, "term");
+            answers.send(core.name, d, AckKind::Term, "term");
             WorkerStats::bump(&w.dead_lettered);
             WorkerStats::bump(&w.finished);
         }
