@@ -1,5 +1,6 @@
 //! What the operating system says about this process: CPU time (`getrusage`), the CPU a thread
-//! may run on (`sched_setaffinity`), and resident memory (`/proc/self/status`).
+//! may run on (`sched_setaffinity`), and resident memory (`/proc/self/status`, and glibc's
+//! `malloc_trim` to tell memory a queue holds from memory the allocator keeps).
 //!
 //! Linux only where Linux is the only way (`RUSAGE_THREAD`, affinity, `/proc`); elsewhere the
 //! readings are zero or `None` and pinning does nothing, so the benches still build.
@@ -105,4 +106,25 @@ pub fn resident_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// Asks the allocator to give free heap memory back to the system (glibc's `malloc_trim(0)`,
+/// which also releases free pages in the middle of the heap, not only at its top). Returns
+/// false where there is no such call (not glibc), so the reading after it means nothing.
+///
+/// Used only outside timed sections: it tells memory that a queue still holds (live blocks or
+/// buffers, which stay resident) from memory it freed but the allocator kept for reuse (which
+/// goes).
+pub fn release_free_heap() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only walks glibc's own arenas under their locks; it takes no
+        // pointer and is safe to call at any time from any thread.
+        unsafe { libc::malloc_trim(0) };
+        true
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
 }

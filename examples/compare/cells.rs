@@ -23,6 +23,9 @@ pub mod metric {
     pub const RSS_EMPTY: &str = "rss_empty";
     /// Resident memory after the burst is drained (queue still alive), bytes.
     pub const RSS_DRAINED: &str = "rss_drained";
+    /// Resident bytes after the drain and `malloc_trim(0)` (glibc only): what the queue itself
+    /// still holds.
+    pub const RSS_TRIMMED: &str = "rss_trimmed";
     /// Latency percentiles, nanoseconds.
     pub const P50: &str = "p50";
     /// 99th percentile.
@@ -194,13 +197,23 @@ fn asynchronous_cells(cells: &mut Vec<Cell>) {
 fn burst_sample<C: Chan>(s: &Sizes) -> Sample {
     let n = s.burst_n;
     let rss = || os::resident_bytes().unwrap_or(0) as f64;
-    let (mut empty, mut drained) = (0.0, 0.0);
-    let elapsed = burst_probed::<C>(n, || empty = rss(), || (), || drained = rss());
-    Sample::of(&[
+    let (mut empty, mut drained, mut trimmed) = (0.0, 0.0, None);
+    let elapsed = burst_probed::<C>(
+        n,
+        || empty = rss(),
+        || (),
+        || {
+            drained = rss();
+            trimmed = os::release_free_heap().then(rss);
+        },
+    );
+    let mut sample = vec![
         (metric::NS, elapsed.as_nanos() as f64 / n as f64),
         (metric::RSS_EMPTY, empty),
         (metric::RSS_DRAINED, drained),
-    ])
+    ];
+    sample.extend(trimmed.map(|t| (metric::RSS_TRIMMED, t)));
+    Sample::of(&sample)
 }
 
 fn burst_cells(cells: &mut Vec<Cell>) {

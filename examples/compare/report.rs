@@ -229,7 +229,10 @@ fn burst(md: &mut String, r: &Results) {
         md,
         "## Burst: one thread pushes, then pops, every message\n\nResident memory (`VmRSS`) \
          is read in the run's own fresh process with the queue created and empty, and again \
-         after the drain with the queue still alive; \"held\" is the difference.\n"
+         after the drain with the queue still alive; \"held\" is the difference. The last \
+         column reads it once more after glibc's `malloc_trim(0)`: what is still held then is \
+         the queue's own (live blocks, a buffer's capacity); the rest was freed by the queue \
+         and kept by the allocator for reuse.\n"
     );
     table_head(
         md,
@@ -241,12 +244,14 @@ fn burst(md: &mut String, r: &Results) {
             "RSS, empty queue",
             "RSS after drain",
             "held after drain",
+            "held after malloc_trim",
         ],
     );
     for c in r.0.iter().filter(|c| c.cell.group == Group::Burst) {
         let name = c.cell.column;
         let ns = c.median(metric::NS);
         let (empty, drained) = (c.median(metric::RSS_EMPTY), c.median(metric::RSS_DRAINED));
+        let trimmed = c.median(metric::RSS_TRIMMED);
         let is_segmq = name.starts_with("segmq");
         table_row(
             md,
@@ -267,6 +272,10 @@ fn burst(md: &mut String, r: &Results) {
                 drained.map_or("-".into(), mib),
                 match (empty, drained) {
                     (Some(e), Some(d)) => mib(d - e),
+                    _ => "-".into(),
+                },
+                match (empty, trimmed) {
+                    (Some(e), Some(t)) => mib(t - e),
                     _ => "-".into(),
                 },
             ],
