@@ -52,7 +52,9 @@
 //! an attempt), `worker.rs` (worker threads), `async_pool.rs` (tokio tasks), `user_code.rs`
 //! (user code never kills a worker), `stop.rs` (the lifecycle state machine and the stop
 //! procedure), `live.rs` (the live-worker count), `clock.rs` (deadlines; stubbed under loom),
-//! `retry.rs` (timer, stop without losing retries), `stats.rs` (counters), `remote/` (queues
+//! `retry.rs` (timer, stop without losing retries), `stats.rs` (counters), `observe.rs` (the
+//! `tracing` span and the timings of each handler call), `metrics.rs` (the `metrics` feature),
+//! `remote/` (queues
 //! kept by a NATS JetStream server and shared between processes: [`Transport`], feature
 //! `nats`).
 #![forbid(unsafe_code)]
@@ -66,8 +68,13 @@ mod decision;
 pub mod durable;
 mod error;
 mod live;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+mod metrics;
 mod msg;
 mod names;
+mod observe;
 mod options;
 mod publisher;
 mod registry;
