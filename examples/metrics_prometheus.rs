@@ -5,15 +5,16 @@
 //! Installs a Prometheus recorder (no HTTP listener: `install_recorder` returns a handle whose
 //! `render()` is the text a `/metrics` endpoint would serve), registers a queue whose handler
 //! fails each message's first attempt when the message is a multiple of 5 and always fails 13,
-//! runs 20 messages through it, and prints the rendered metrics. Install the recorder before
-//! registering queues: a queue builds its metric handles once, at registration.
+//! runs 20 messages through it, prints the rendered metrics and checks them (tests/mq_metrics.rs
+//! runs it). Install the recorder before registering queues: a queue builds its metric handles
+//! once, at registration.
 
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusBuilder;
 use segmq::{Mq, Msg, QueueOptions, RetryPolicy};
 
-fn main() {
+pub fn main() {
     let prometheus = PrometheusBuilder::new()
         .install_recorder()
         .expect("the only recorder of this process");
@@ -44,5 +45,17 @@ fn main() {
         "# QueueStats: published {}, ok {}, failed {}, retried {}, dead-lettered {}, handler p50 {:?}",
         s.published, s.handled_ok, s.failed, s.retried, s.dead_lettered, s.handler_p50
     );
-    print!("{}", prometheus.render());
+    let text = prometheus.render();
+    print!("{text}");
+    // Every message once: 19 handled, 13 dead-lettered; the export says the same.
+    assert_eq!((s.published, s.handled_ok, s.dead_lettered), (20, 19, 1));
+    for line in [
+        "segmq_published_total{queue=\"jobs\"} 20",
+        "segmq_handled_ok_total{queue=\"jobs\"} 19",
+        "segmq_dead_lettered_total{queue=\"jobs\"} 1",
+        "segmq_retried_total{queue=\"jobs\"} 5",
+        "segmq_depth{queue=\"jobs\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing `{line}`");
+    }
 }

@@ -22,6 +22,27 @@
 //! The counters are the ones of [`QueueStats`](crate::QueueStats) under the same names, so a
 //! run's exported values and its `Mq::stats` agree once the queue is quiet.
 //!
+//! ```
+//! use segmq::mq::metrics::PUBLISHED;
+//! use segmq::{Mq, Msg};
+//!
+//! // A Prometheus recorder, here local to the registration (an application installs one
+//! // globally: `PrometheusBuilder::new().install_recorder()`).
+//! let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+//! let prometheus = recorder.handle();
+//! let mq = Mq::new();
+//! let p = metrics::with_local_recorder(&recorder, || {
+//!     mq.register("emails", 1, |_: &Msg<String>| Ok::<_, std::io::Error>(()))
+//! })
+//! .unwrap();
+//! p.publish("hello".into()).unwrap();
+//! mq.start().unwrap();
+//! mq.stop();
+//! let text = prometheus.render();
+//! assert!(text.contains(&format!("{PUBLISHED}{{queue=\"emails\"}} 1")), "{text}");
+//! assert!(text.contains("segmq_handled_ok_total{queue=\"emails\"} 1"), "{text}");
+//! ```
+//!
 //! # Design and cost
 //!
 //! Each queue builds its metric handles once, when it is registered (`metrics::counter!` and

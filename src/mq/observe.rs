@@ -75,6 +75,8 @@ fn capture_publisher_span() -> Option<Box<Extras>> {
     if span.is_disabled() {
         return None;
     }
+    // The other extras (fields of other features) keep their defaults.
+    #[allow(clippy::needless_update)]
     Some(Box::new(Extras {
         publisher_span: Some(span),
         ..Extras::default()
