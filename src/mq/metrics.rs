@@ -20,7 +20,9 @@
 //! | [`HANDLER_DURATION`] `segmq_handler_duration_seconds` | histogram | how long each handler call ran |
 //!
 //! The counters are the ones of [`QueueStats`](crate::QueueStats) under the same names, so a
-//! run's exported values and its `Mq::stats` agree once the queue is quiet.
+//! run's exported values and its `Mq::stats` agree once the queue is quiet (one exception:
+//! messages a durable queue recovers from its log at registration count in
+//! `QueueStats::published`, not in this process's `segmq_published_total`).
 //!
 //! ```
 //! use segmq::mq::metrics::PUBLISHED;
