@@ -66,6 +66,7 @@
 //! | `tokio` | async handlers for [`Mq`] on a tokio runtime | 1.85 (tokio 1.54) |
 //! | `durable` | durable queues with a write-ahead log | 1.88 (postcard 1.2) |
 //! | `nats` | queues on NATS JetStream by configuration (`docs/nats.md`) | 1.89 (async-nats 0.51) |
+//! | `metrics` | per-queue counters, gauges and histograms through the `metrics` facade (`segmq::mq::metrics`) | 1.75 (metrics 0.24 needs 1.71.1) |
 //! | `loom` | the loom model test target only; changes nothing in the library | n/a |
 //!
 //! `scripts/check-msrv.py` checks this table (kept in `Cargo.toml`,

@@ -31,6 +31,7 @@ use std::time::Instant;
 use super::core::{LiveGuard, Next, QueueCore};
 use super::decision::decide;
 use super::msg::Envelope;
+use super::observe;
 use super::retry::XorShift;
 use super::stats::WorkerStats;
 use super::user_code::Failure;
@@ -338,7 +339,8 @@ async fn run_task<T, F, E>(
             }
         }
         loop {
-            let outcome = call(me, &*handler, held.msg()).await;
+            let attempt = call(me, &*handler, held.msg());
+            let outcome = observe::attempt_async(&core, &w, held.msg(), attempt).await;
             let msg = held.take();
             let decision = decide(outcome, msg.attempt, core.policy(), &mut rng);
             match core.settle(&w, worker, msg, decision) {

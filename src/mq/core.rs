@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use super::clock;
 use super::decision::Decision;
 use super::live::LiveWorkers;
+use super::metrics::QueueMetrics;
 use super::msg::Envelope;
 use super::options::DeadLetter;
 use super::retry::{Pending, RetryPolicy, RetryTimer};
@@ -113,6 +114,8 @@ pub(crate) struct QueueCore<T> {
     parked: Mutex<Vec<Envelope<T>>>,
     workers: Mutex<Vec<Arc<WorkerStats>>>,
     pub(crate) stats: CoreStats,
+    /// The queue's metric handles (feature `metrics`; empty without it).
+    pub(crate) metrics: QueueMetrics,
     pub(crate) live: LiveWorkers,
     pub(crate) threads: Mutex<Vec<thread::JoinHandle<()>>>,
     /// The write-ahead log of a durable queue.
@@ -138,8 +141,9 @@ impl<T: Send + 'static> QueueCore<T> {
         if concurrency == 0 {
             return Err(MqError::InvalidConcurrency(name.to_owned()));
         }
+        let name = super::names::intern(name);
         Ok(Self {
-            name: super::names::intern(name),
+            name,
             queue: make_queue(name, capacity)?,
             concurrency,
             drop_oldest: false,
@@ -153,6 +157,7 @@ impl<T: Send + 'static> QueueCore<T> {
             parked: Mutex::new(Vec::new()),
             workers: Mutex::new(Vec::new()),
             stats: CoreStats::default(),
+            metrics: QueueMetrics::new(name),
             live: LiveWorkers::default(),
             threads: Mutex::new(Vec::new()),
             #[cfg(feature = "durable")]
@@ -292,6 +297,7 @@ impl<T: Send + 'static> QueueCore<T> {
             self.put_left(env.into_msg(0, self.name));
             moved += 1;
         }
+        self.metrics.depth_now(&self.queue);
         moved
     }
 
@@ -316,9 +322,7 @@ impl<T: Send + 'static> QueueCore<T> {
             self.abandon(w, msg);
             return None;
         }
-        if msg.attempt == 1 && w.samples_latency() {
-            w.record_latency(msg.enqueued_at.elapsed());
-        }
+        // The queue wait is measured when the handler starts (`observe.rs`).
         Some((msg, not_before))
     }
 
@@ -351,8 +355,15 @@ impl<T: Send + 'static> QueueCore<T> {
                     d.done(msg.id);
                 }
                 WorkerStats::bump(&w.ok);
+                self.metrics.handled_ok();
                 WorkerStats::bump(&w.finished);
-                drop_quietly(msg, self.name, "a handled message");
+                // The payload's `Drop` is user code; the extras are ours, and most messages
+                // have none: this keeps the guard away from messages whose payload needs none.
+                let (data, extras) = msg.into_parts();
+                if extras.is_some() {
+                    drop_quietly(extras, self.name, "a handled message's extras");
+                }
+                drop_quietly(data, self.name, "a handled message");
                 return Next::Done;
             }
             Decision::DeadLetter { failure } => (failure, None),
@@ -365,8 +376,14 @@ impl<T: Send + 'static> QueueCore<T> {
         }
         // Count and log the failure (the log formats user code: guarded).
         match &failure {
-            user_code::Failure::Error(_) => WorkerStats::bump(&w.failed),
-            user_code::Failure::Panic(_) => WorkerStats::bump(&w.panicked),
+            user_code::Failure::Error(_) => {
+                WorkerStats::bump(&w.failed);
+                self.metrics.failed();
+            }
+            user_code::Failure::Panic(_) => {
+                WorkerStats::bump(&w.panicked);
+                self.metrics.panicked();
+            }
         }
         tracing::warn!(
             queue = %self.name, worker, msg_id = msg.id, attempt = msg.attempt,
@@ -384,6 +401,7 @@ impl<T: Send + 'static> QueueCore<T> {
                     d.done(id);
                 }
                 WorkerStats::bump(&w.dead_lettered);
+                self.metrics.dead_lettered();
                 WorkerStats::bump(&w.finished);
                 return Next::Done;
             }
@@ -393,6 +411,7 @@ impl<T: Send + 'static> QueueCore<T> {
             return Next::Done;
         }
         WorkerStats::bump(&w.retried);
+        self.metrics.retried();
         let due = Instant::now() + after;
         msg.attempt += 1;
         let job = Retry {

@@ -13,7 +13,10 @@
 //!   to 0 after at least 4.4 * 10^12 messages; see [`Msg::id`]).
 //! * [`Mq::stop`] drains every accepted message; [`Mq::stop_timeout`] gives up after a deadline
 //!   and hands the rest back through [`Publisher::drain_left`].
-//! * [`QueueStats`] counters are per worker, summed on read.
+//! * [`QueueStats`] counters are per worker, summed on read, with queue-wait and handler-duration
+//!   percentiles.
+//! * Each handler call runs in a `tracing` span (see "Observability" below); with the `metrics`
+//!   feature every queue also records through the `metrics` facade (`mq::metrics`).
 //!
 //! ```
 //! use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,12 +50,45 @@
 //! assert_eq!((stats.handled_ok, stats.retried), (100, 10));
 //! ```
 //!
+//! # Observability
+//!
+//! Every handler call, thread or async, runs inside a span named `mq_message` with the fields
+//! `queue`, `id` and `attempt` (level `DEBUG`, target `segmq::message`), so the handler's own
+//! log lines carry the message; a retry runs in a new span (`attempt = 2`, ...). Each span is a
+//! root that *follows from* the span that was current where the message was published, so a
+//! trace can be followed across the queue. Enable them with a filter such as
+//! `segmq::message=debug`; `DEBUG` (not `INFO`) so that a service logging at `INFO` pays no
+//! per-message span, and `release_max_level_info` compiles them out. When no subscriber
+//! enables them, a publish stores nothing (no allocation) and a handler call creates nothing;
+//! the cost is one relaxed load on each side. A message keeps its publisher's span open until
+//! its last attempt ends. Messages of durable queues recovered at start and of remote (NATS)
+//! queues carry no publisher span.
+//!
+//! ```
+//! use segmq::{Mq, Msg};
+//! let mq = Mq::new();
+//! let p = mq
+//!     .register("orders", 1, |m: &Msg<u32>| {
+//!         // With a subscriber enabling `segmq::message=debug`, this line reads
+//!         // `mq_message{queue="orders" id=0 attempt=1}: ... shipping 42`.
+//!         tracing::info!("shipping {}", m.data);
+//!         Ok::<_, std::io::Error>(())
+//!     })
+//!     .unwrap();
+//! let request = tracing::info_span!("http_request", path = "/order");
+//! request.in_scope(|| p.publish(42).unwrap()); // the handler's span follows from `request`
+//! mq.start().unwrap();
+//! mq.stop();
+//! ```
+//!
 //! The design notes are in each file: `registry.rs` (lock-free name lookup), `msg.rs` (IDs),
 //! `core.rs` (per-queue state, accounting, stop with a deadline), `decision.rs` (what follows
 //! an attempt), `worker.rs` (worker threads), `async_pool.rs` (tokio tasks), `user_code.rs`
 //! (user code never kills a worker), `stop.rs` (the lifecycle state machine and the stop
 //! procedure), `live.rs` (the live-worker count), `clock.rs` (deadlines; stubbed under loom),
-//! `retry.rs` (timer, stop without losing retries), `stats.rs` (counters), `remote/` (queues
+//! `retry.rs` (timer, stop without losing retries), `stats.rs` (counters), `observe.rs` (the
+//! `tracing` span and the timings of each handler call), `metrics.rs` (the `metrics` feature),
+//! `remote/` (queues
 //! kept by a NATS JetStream server and shared between processes: [`Transport`], feature
 //! `nats`).
 #![forbid(unsafe_code)]
@@ -66,8 +102,14 @@ mod decision;
 pub mod durable;
 mod error;
 mod live;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+mod metrics;
 mod msg;
 mod names;
+mod observe;
 mod options;
 mod publisher;
 mod registry;

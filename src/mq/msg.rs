@@ -59,6 +59,8 @@ pub struct Msg<T> {
     pub(crate) attempt: u32,
     pub(crate) queue: &'static str,
     pub(crate) enqueued_at: Instant,
+    /// What only some messages carry (see [`Extras`]); kept across retries.
+    pub(crate) extras: Option<Box<Extras>>,
 }
 
 impl<T> Msg<T> {
@@ -82,12 +84,18 @@ impl<T> Msg<T> {
         self.data
     }
 
+    /// The payload and the extras, apart (see `QueueCore::settle`).
+    pub(crate) fn into_parts(self) -> (T, Option<Box<Extras>>) {
+        (self.data, self.extras)
+    }
+
     pub(crate) fn into_envelope(self) -> Envelope<T> {
         Envelope {
             id: Some(self.id),
             attempt: self.attempt,
             enqueued_at: self.enqueued_at,
             not_before: None,
+            extras: self.extras,
             data: self.data,
         }
     }
@@ -103,6 +111,15 @@ impl<T> fmt::Debug for Msg<T> {
     }
 }
 
+/// Per-message data that most messages do not need, boxed behind one `Option` in [`Envelope`]
+/// and [`Msg`] so that a plain publish neither allocates nor grows by more than a word.
+#[derive(Default)]
+pub(crate) struct Extras {
+    /// The span that was current where the message was published, when a subscriber was
+    /// interested in message spans then (`observe.rs`): each attempt's span follows from it.
+    pub(crate) publisher_span: Option<tracing::Span>,
+}
+
 /// What the queue carries.
 pub(crate) struct Envelope<T> {
     /// `None` for a fresh message: its ID is the sequence number of its queue slot.
@@ -112,6 +129,8 @@ pub(crate) struct Envelope<T> {
     pub(crate) enqueued_at: Instant,
     /// Set only for retries flushed into the queue at stop: do not run before this.
     pub(crate) not_before: Option<Instant>,
+    /// `None` for most messages (see [`Extras`]).
+    pub(crate) extras: Option<Box<Extras>>,
     pub(crate) data: T,
 }
 
@@ -122,6 +141,7 @@ impl<T> Envelope<T> {
             attempt: 1,
             enqueued_at: Instant::now(),
             not_before: None,
+            extras: super::observe::publisher_extras(),
             data,
         }
     }
@@ -143,6 +163,7 @@ impl<T> Envelope<T> {
             attempt: self.attempt,
             queue,
             enqueued_at: self.enqueued_at,
+            extras: self.extras,
         }
     }
 }

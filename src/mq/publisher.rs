@@ -42,6 +42,22 @@ impl<T: Send + 'static> Publisher<T> {
     /// ```
     #[inline]
     pub fn publish(&self, data: T) -> Result<u64, PublishError<T>> {
+        let published = self.push(data);
+        self.count(&published);
+        published
+    }
+
+    /// The metrics of a publish (feature `metrics`; nothing without it).
+    #[inline(always)]
+    fn count<R>(&self, published: &Result<u64, R>) {
+        if published.is_ok() {
+            self.core.metrics.published(&self.core.queue);
+        }
+    }
+
+    /// [`publish`](Self::publish) without the metrics.
+    #[inline(always)]
+    fn push(&self, data: T) -> Result<u64, PublishError<T>> {
         #[cfg(feature = "nats")]
         if let Some(r) = &self.core.remote {
             return r.publish(|| self.core.queue.is_closed(), data, true);
@@ -86,6 +102,14 @@ impl<T: Send + 'static> Publisher<T> {
     /// ```
     #[inline]
     pub fn try_publish(&self, data: T) -> Result<u64, PublishError<T>> {
+        let published = self.try_push(data);
+        self.count(&published);
+        published
+    }
+
+    /// [`try_publish`](Self::try_publish) without the metrics.
+    #[inline(always)]
+    fn try_push(&self, data: T) -> Result<u64, PublishError<T>> {
         #[cfg(feature = "nats")]
         if let Some(r) = &self.core.remote {
             return r.publish(|| self.core.queue.is_closed(), data, false);
@@ -117,6 +141,13 @@ impl<T: Send + 'static> Publisher<T> {
     /// assert_eq!(futures_executor::block_on(p.publish_async(3)).unwrap(), 0);
     /// ```
     pub async fn publish_async(&self, data: T) -> Result<u64, PublishError<T>> {
+        let published = self.push_async(data).await;
+        self.count(&published);
+        published
+    }
+
+    /// [`publish_async`](Self::publish_async) without the metrics.
+    async fn push_async(&self, data: T) -> Result<u64, PublishError<T>> {
         #[cfg(feature = "nats")]
         if let Some(r) = &self.core.remote {
             return r.publish_async(self.core.queue.is_closed(), data).await;
@@ -151,11 +182,13 @@ impl<T: Send + 'static> Publisher<T> {
     {
         #[cfg(feature = "nats")]
         if let Some(r) = &self.core.remote {
-            return r.publish_batch(self.core.queue.is_closed(), items.into_iter().collect());
+            let ids = r.publish_batch(self.core.queue.is_closed(), items.into_iter().collect());
+            return self.count_batch(ids);
         }
         #[cfg(feature = "durable")]
         if let Some(d) = &self.core.durable {
-            return d.publish_batch(&self.core.queue, items.into_iter().collect());
+            let ids = d.publish_batch(&self.core.queue, items.into_iter().collect());
+            return self.count_batch(ids);
         }
         // One push per item: the queue has no batch push on this branch yet.
         let mut items = items.into_iter();
@@ -169,6 +202,15 @@ impl<T: Send + 'static> Publisher<T> {
             }
         }
         Ok(ids)
+    }
+
+    /// The metrics of a batch published in one go (remote and durable queues).
+    #[cfg(any(feature = "nats", feature = "durable"))]
+    fn count_batch<R>(&self, ids: Result<Vec<u64>, R>) -> Result<Vec<u64>, R> {
+        for _ in ids.iter().flatten() {
+            self.count(&Ok::<_, ()>(0));
+        }
+        ids
     }
 
     /// Takes the messages that [`Mq::stop_timeout`](crate::Mq::stop_timeout) left unhandled

@@ -5,8 +5,9 @@
 //! `published` is not counted at all on the publish path: it is derived as
 //! `popped + depth - requeued` (every slot a publish claims is either still in the queue or was
 //! popped once; retries are the other pushes), exact whenever the queue is quiet, a snapshot
-//! otherwise. The latency histogram has 4 sub-buckets per power of two of nanoseconds (at most
-//! 25 % error), one atomic per bucket.
+//! otherwise. The two latency histograms (queue wait, handler duration) have 4 sub-buckets per
+//! power of two of nanoseconds (at most 25 % error), one atomic per bucket; both are fed by the
+//! same sampled messages and the same two clock reads (`observe.rs`).
 //!
 //! These counters are std atomics, not `crate::sync` ones, on purpose: they are observations
 //! that order nothing (every synchronising step of the MQ is a lock, a flag or the queue), and
@@ -34,6 +35,7 @@ use crossbeam_utils::CachePadded;
 /// let s = mq.stats("q").unwrap();
 /// assert_eq!((s.published, s.handled_ok, s.depth, s.workers), (10, 10, 0, 0));
 /// assert!(s.latency_p50.is_some());
+/// assert!(s.handler_p50.is_some());
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -72,6 +74,29 @@ pub struct QueueStats {
     pub latency_p50: Option<Duration>,
     /// 99th percentile of the same.
     pub latency_p99: Option<Duration>,
+    /// Median time a handler call ran (every attempt of the sampled messages: the same one in
+    /// [`LATENCY_SAMPLE`](Self::LATENCY_SAMPLE) as `latency_p50`), if any call ended. For an
+    /// async handler, the whole future, from the call to its last poll.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use segmq::{Mq, Msg};
+    /// let mq = Mq::new();
+    /// let p = mq
+    ///     .register("slow", 1, |_: &Msg<u8>| {
+    ///         std::thread::sleep(Duration::from_millis(2));
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .unwrap();
+    /// p.publish(1).unwrap();
+    /// mq.start().unwrap();
+    /// mq.stop();
+    /// // At least the sleep, within the histogram's 25 % bucket error.
+    /// assert!(mq.stats("slow").unwrap().handler_p50.unwrap() >= Duration::from_micros(1500));
+    /// ```
+    pub handler_p50: Option<Duration>,
+    /// 99th percentile of the same.
+    pub handler_p99: Option<Duration>,
 }
 
 impl QueueStats {
@@ -112,6 +137,7 @@ pub(crate) struct WorkerStats {
     pub(crate) retried: AtomicU64,
     pub(crate) dead_lettered: AtomicU64,
     latency: Box<[AtomicU64]>,
+    handler: Box<[AtomicU64]>,
 }
 
 impl WorkerStats {
@@ -125,6 +151,7 @@ impl WorkerStats {
             retried: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
             latency: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            handler: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
@@ -145,11 +172,40 @@ impl WorkerStats {
         self.popped.load(Relaxed) % QueueStats::LATENCY_SAMPLE == 1
     }
 
+    /// Records a queue wait (publish to handler start).
     #[inline]
     pub(crate) fn record_latency(&self, d: Duration) {
-        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        Self::bump(&self.latency[bucket(ns)]);
+        Self::bump(&self.latency[bucket(nanos(d))]);
     }
+
+    /// Records how long a handler call ran.
+    #[inline]
+    pub(crate) fn record_handler(&self, d: Duration) {
+        Self::bump(&self.handler[bucket(nanos(d))]);
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The median and 99th percentile of a histogram (bucket middles), if it counted anything.
+fn percentiles(hist: &[u64]) -> (Option<Duration>, Option<Duration>) {
+    let total: u64 = hist.iter().sum();
+    if total == 0 {
+        return (None, None);
+    }
+    let quantile = |q: f64| {
+        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        hist.iter()
+            .position(|&n| {
+                seen += n;
+                seen >= rank
+            })
+            .map(|b| Duration::from_nanos(bucket_mid(b)))
+    };
+    (quantile(0.50), quantile(0.99))
 }
 
 /// Queue-level counters, written off the hot path (retry timer, stop).
@@ -179,6 +235,7 @@ pub(crate) fn snapshot(
     let mut popped = 0u64;
     let mut finished = 0u64;
     let mut hist = vec![0u64; BUCKETS];
+    let mut handler = vec![0u64; BUCKETS];
     for w in workers {
         popped += w.popped.load(Relaxed);
         finished += w.finished.load(Relaxed);
@@ -190,6 +247,9 @@ pub(crate) fn snapshot(
         for (h, b) in hist.iter_mut().zip(w.latency.iter()) {
             *h += b.load(Relaxed);
         }
+        for (h, b) in handler.iter_mut().zip(w.handler.iter()) {
+            *h += b.load(Relaxed);
+        }
     }
     s.depth = depth as u64;
     s.in_flight = popped.saturating_sub(finished);
@@ -198,25 +258,37 @@ pub(crate) fn snapshot(
     s.workers = core.workers.load(Relaxed);
     s.published = (popped + core.drained.load(Relaxed) + s.displaced + s.depth)
         .saturating_sub(core.requeued.load(Relaxed));
-    let total: u64 = hist.iter().sum();
-    let quantile = |q: f64| {
-        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        hist.iter().position(|&n| {
-            seen += n;
-            seen >= rank
-        })
-    };
-    if total > 0 {
-        s.latency_p50 = quantile(0.50).map(|b| Duration::from_nanos(bucket_mid(b)));
-        s.latency_p99 = quantile(0.99).map(|b| Duration::from_nanos(bucket_mid(b)));
-    }
+    (s.latency_p50, s.latency_p99) = percentiles(&hist);
+    (s.handler_p50, s.handler_p99) = percentiles(&handler);
     s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each histogram feeds its own percentiles: a slow handler does not show up as a long
+    /// queue wait, nor the other way round.
+    #[test]
+    fn handler_and_queue_wait_percentiles_are_kept_apart() {
+        let w = std::sync::Arc::new(WorkerStats::new());
+        for _ in 0..99 {
+            w.record_latency(Duration::from_micros(10));
+            w.record_handler(Duration::from_millis(20));
+        }
+        w.record_handler(Duration::from_secs(2));
+        let s = snapshot(&[w], &CoreStats::default(), 0);
+        let near = |d: Option<Duration>, want: Duration| {
+            let d = d.expect("recorded").as_secs_f64();
+            (d - want.as_secs_f64()).abs() <= want.as_secs_f64() * 0.25
+        };
+        assert!(near(s.latency_p50, Duration::from_micros(10)), "{s:?}");
+        assert!(near(s.latency_p99, Duration::from_micros(10)), "{s:?}");
+        assert!(near(s.handler_p50, Duration::from_millis(20)), "{s:?}");
+        assert!(near(s.handler_p99, Duration::from_millis(20)), "{s:?}");
+        let empty = snapshot(&[], &CoreStats::default(), 0);
+        assert_eq!((empty.handler_p50, empty.handler_p99), (None, None));
+    }
 
     #[test]
     fn buckets_are_monotonic_and_close() {

@@ -28,6 +28,7 @@ use super::clock;
 use super::core::{lock, LiveGuard, Next, QueueCore};
 use super::decision::decide;
 use super::msg::Envelope;
+use super::observe;
 use super::retry::XorShift;
 use super::stats::WorkerStats;
 use super::user_code::{call_handler, BoxError};
@@ -137,7 +138,7 @@ fn handle_one<T, F, E>(
         }
     }
     loop {
-        let outcome = call_handler(handler, &msg);
+        let outcome = observe::attempt(core, w, &msg, || call_handler(handler, &msg));
         let decision = decide(outcome, msg.attempt, core.policy(), rng);
         match core.settle(w, worker, msg, decision) {
             Next::Done => return,

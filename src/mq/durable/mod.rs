@@ -339,6 +339,8 @@ impl<T> Durable<T> {
                 attempt,
                 enqueued_at: Instant::now(),
                 not_before: None,
+                // Recovered: published by an earlier process, no span to follow.
+                extras: None,
                 data,
             };
             // A fresh unbounded queue takes everything.

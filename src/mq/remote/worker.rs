@@ -54,6 +54,7 @@ use super::queue::Remote;
 use super::RemoteError;
 use crate::mq::core::{lock, LiveGuard, QueueCore};
 use crate::mq::decision::{decide, Decision};
+use crate::mq::observe;
 use crate::mq::retry::XorShift;
 use crate::mq::stats::WorkerStats;
 use crate::mq::user_code::{call_handler, drop_failure, drop_quietly, BoxError, Failure};
@@ -403,10 +404,8 @@ fn handle_one<T, F, E>(
         attempt,
         queue: core.name,
         enqueued_at: published_instant(published),
+        extras: None,
     };
-    if attempt == 1 && w.samples_latency() {
-        w.record_latency(msg.enqueued_at.elapsed());
-    }
     if attempt
         > core
             .policy()
@@ -422,12 +421,13 @@ fn handle_one<T, F, E>(
         return;
     }
     let progress = InProgress::new(slot, &d);
-    let outcome = call_handler(handler, &msg);
+    let outcome = observe::attempt(core, w, &msg, || call_handler(handler, &msg));
     drop(progress);
     let (failure, after) = match decide(outcome, attempt, core.policy(), rng) {
         Decision::Handled => {
             answers.send(core.name, d, AckKind::Ack, "ack");
             WorkerStats::bump(&w.ok);
+            core.metrics.handled_ok();
             WorkerStats::bump(&w.finished);
             drop_quietly(msg, core.name, "a handled message");
             return;
@@ -436,8 +436,14 @@ fn handle_one<T, F, E>(
         Decision::DeadLetter { failure } => (failure, None),
     };
     match &failure {
-        Failure::Error(_) => WorkerStats::bump(&w.failed),
-        Failure::Panic(_) => WorkerStats::bump(&w.panicked),
+        Failure::Error(_) => {
+            WorkerStats::bump(&w.failed);
+            core.metrics.failed();
+        }
+        Failure::Panic(_) => {
+            WorkerStats::bump(&w.panicked);
+            core.metrics.panicked();
+        }
     }
     tracing::warn!(
         queue = %core.name, worker, msg_id = id, attempt,
@@ -454,6 +460,7 @@ fn handle_one<T, F, E>(
             );
             core.stats.requeued.fetch_add(1, Relaxed);
             WorkerStats::bump(&w.retried);
+            core.metrics.retried();
             WorkerStats::bump(&w.finished);
             drop_quietly(msg, core.name, "a message to retry");
         }
@@ -461,6 +468,7 @@ fn handle_one<T, F, E>(
             core.dead_letter(msg);
             answers.send(core.name, d, AckKind::Term, "term");
             WorkerStats::bump(&w.dead_lettered);
+            core.metrics.dead_lettered();
             WorkerStats::bump(&w.finished);
         }
     }
