@@ -6,10 +6,14 @@
 //! counterpart's steps before, between and after the waiter's, which covers every outcome a
 //! real timer can produce at the moment it fires.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use loom::future::block_on;
 use loom::thread;
-use segmq::{Queue, RecvTimeoutError, SendTimeoutError, TryRecvError};
+use segmq::{Queue, Recv, RecvTimeoutError, SendFut, SendTimeoutError, TryRecvError};
 
 use crate::{model, model_with_bound, poll_once};
 
@@ -42,44 +46,86 @@ fn woken_receiver_that_finds_nothing_listens_again() {
 }
 
 /// Two senders counted in `head` at once on a full ring of capacity 1: a blocking sender
-/// thread and a pending `send_async` future (polled by the main thread, which keeps the model
-/// to two threads). Each receive makes room for one; the parked thread must be woken whenever
-/// the room is not taken by the future, so all three messages arrive.
+/// thread and a pending `send_async` future. The main thread owns the future: it polls it
+/// once (so the future is counted first), then receives one message blocking and drives the
+/// future and two `recv_async` calls under `block_on`, a real executor whose waker unparks
+/// it (two threads in all). Each receive makes room for one; whichever sender the room is
+/// not taken by must be woken later, so all three messages arrive.
 ///
-/// Fails if: the bounded `pop` never reports a parked sender (`wake_sender: false`): the
-/// blocking sender is never woken and the main thread's last `recv` parks for ever. (A subtler
-/// plant, waking only when exactly one sender is counted, is *not* caught: the main thread
-/// polls the future itself, and the next receive, with one sender counted, wakes the thread.)
+/// The future is only polled again when its waker fires (`Waiter::poll_listener` first): it
+/// does not look at the ring on a poll without a wake-up, so a wake-up that goes missing
+/// hangs the model, whichever sender it was meant for.
+///
+/// Fails if: the bounded `pop` never reports a parked sender (`wake_sender: false`): neither
+/// sender is woken and `block_on` parks for ever. Also fails if a waiter that ends holding an
+/// unused wake-up drops it instead of passing it on (`Waiter::finish` without `notify_more`):
+/// the blocking sender, woken by a receive after its own re-check already pushed, takes the
+/// future's wake-up with it.
 #[test]
 fn two_senders_parked_on_a_full_ring() {
     model(|| {
         let q = Queue::bounded(1);
         q.send(0u32).unwrap();
-        let mut fut = Some(q.send_async(2));
-        assert!(
-            poll_once(fut.as_mut().unwrap()).is_pending(),
-            "the ring is full"
-        );
+        let mut send = q.send_async(2);
+        assert!(poll_once(&mut send).is_pending(), "the ring is full");
         let sender = {
             let q = q.clone();
             thread::spawn(move || q.send(1).unwrap())
         };
         assert_eq!(q.recv(), Ok(0));
-        let mut got = Vec::new();
-        while got.len() < 2 {
-            if let Some(f) = fut.as_mut() {
-                if poll_once(f).is_ready() {
-                    fut = None;
-                }
-            }
-            got.push(q.recv().unwrap());
-        }
+        let mut got = block_on(SendWhileReceiving {
+            queue: &q,
+            send: Some(send),
+            recv: None,
+            got: Vec::new(),
+            want: 2,
+        });
         sender.join().unwrap();
-        drop(fut);
         got.sort_unstable();
         assert_eq!(got, [1, 2]);
         assert_eq!(q.try_recv(), Err(TryRecvError::Empty));
     });
+}
+
+/// Drives a pending send future and receives `want` messages, on one task: ready once both
+/// are done.
+struct SendWhileReceiving<'a> {
+    queue: &'a Queue<u32>,
+    send: Option<SendFut<'a, u32>>,
+    recv: Option<Pin<Box<Recv<'a, u32>>>>,
+    got: Vec<u32>,
+    want: usize,
+}
+
+impl Future for SendWhileReceiving<'_> {
+    type Output = Vec<u32>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<u32>> {
+        let this = &mut *self;
+        if let Some(send) = this.send.as_mut() {
+            if let Poll::Ready(sent) = Pin::new(send).poll(cx) {
+                sent.expect("the queue stays open");
+                this.send = None;
+            }
+        }
+        while this.got.len() < this.want {
+            let queue = this.queue;
+            let recv = this
+                .recv
+                .get_or_insert_with(|| Box::pin(queue.recv_async()));
+            match recv.as_mut().poll(cx) {
+                Poll::Ready(msg) => {
+                    this.got.push(msg.expect("the queue stays open"));
+                    this.recv = None;
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        if this.send.is_some() {
+            return Poll::Pending;
+        }
+        Poll::Ready(std::mem::take(&mut this.got))
+    }
 }
 
 /// `recv_deadline` racing a send, with a second receiver blocked without a deadline: if the
