@@ -247,3 +247,24 @@ fn stop_inside_a_handler_waits_for_the_other_worker() {
         assert_eq!((s.handled_ok, s.left, s.workers), (1, 0, 0), "{s:?}");
     });
 }
+
+/// `stop_async` while the worker may still be handling the message: the async wait registers
+/// its listener before it reads the live count (`src/mq/live.rs`, invariant 3), so the
+/// worker's exit, wherever it falls, either is seen by the read or notifies the listener. The
+/// future completes, the message is handled once, and no worker is left.
+///
+/// Fails if: `LiveWorkers::exited_or_listen` reads the count before it calls `listen()`
+/// (an exit between the two is missed: the future waits for ever, which loom reports as a
+/// deadlock).
+#[test]
+fn stop_async_waits_for_the_worker() {
+    model(|| {
+        let mq = Mq::new();
+        let p = mq.register("q", 1, ok_handler).unwrap();
+        p.publish(7).unwrap();
+        mq.start().unwrap();
+        loom::future::block_on(mq.stop_async());
+        let s = p.stats();
+        assert_eq!((s.handled_ok, s.left, s.workers), (1, 0, 0), "{s:?}");
+    });
+}

@@ -102,6 +102,9 @@ pub use error::{
     TrySendError,
 };
 pub use handles::{bounded, unbounded, Receiver, Sender};
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use mq::AsyncRuntime;
 #[cfg(feature = "durable")]
 #[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
 pub use mq::{Damage, DurableError, DurableOptions, RecoveryReport, SyncPolicy};

@@ -123,6 +123,9 @@ pub(crate) struct QueueCore<T> {
     /// core grows by one word.
     #[cfg(feature = "nats")]
     pub(crate) remote: Option<Box<super::remote::Remote<T>>>,
+    /// The tokio runtime of an async queue (`runtime.rs`); unset for worker threads.
+    #[cfg(feature = "tokio")]
+    pub(crate) runtime: std::sync::OnceLock<super::runtime::RuntimeUse>,
 }
 
 impl<T: Send + 'static> QueueCore<T> {
@@ -159,6 +162,8 @@ impl<T: Send + 'static> QueueCore<T> {
             durable: None,
             #[cfg(feature = "nats")]
             remote: None,
+            #[cfg(feature = "tokio")]
+            runtime: std::sync::OnceLock::new(),
         })
     }
 
@@ -192,6 +197,14 @@ impl<T: Send + 'static> QueueCore<T> {
             close_log_if_stopped(self);
         }
         exited
+    }
+
+    /// For an async wait (`stop_async`): `Ok` once every worker but the caller's own has
+    /// exited, else a listener to await before asking again.
+    pub(crate) fn exited_or_listen(&self) -> Result<(), crate::sync::event::Listener> {
+        self.live.exited_or_listen(self.own_workers())?;
+        close_log_if_stopped(self);
+        Ok(())
     }
 
     /// Joins the worker threads (all but the caller's own), once they have exited.

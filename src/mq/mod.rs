@@ -75,8 +75,11 @@ mod registry;
 mod registry_tests;
 mod remote;
 mod retry;
+#[cfg(feature = "tokio")]
+mod runtime;
 mod stats;
 mod stop;
+mod stop_async;
 mod user_code;
 mod worker;
 
@@ -93,6 +96,8 @@ pub use remote::Transport;
 #[cfg(feature = "nats")]
 pub use remote::{RemoteError, RemoteStats};
 pub use retry::RetryPolicy;
+#[cfg(feature = "tokio")]
+pub use runtime::AsyncRuntime;
 pub use stats::QueueStats;
 
 #[allow(unused_imports)] // for the docs

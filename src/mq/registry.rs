@@ -42,6 +42,11 @@ pub(crate) trait ErasedQueue: Send + Sync {
     fn detach(&self) -> usize;
     fn stats(&self) -> QueueStats;
     fn report(&self, all_exited: bool) -> QueueReport;
+    /// For `stop_async`: `Ok` once every worker but the caller's own has exited.
+    fn exited_or_listen(&self) -> Result<(), crate::sync::event::Listener>;
+    /// Whether the queue's tasks run on a current-thread tokio runtime.
+    #[cfg(feature = "tokio")]
+    fn on_current_thread_runtime(&self) -> bool;
 }
 
 /// Spawns the workers of a queue (threads or tasks).
@@ -88,6 +93,14 @@ impl<T: Send + 'static> ErasedQueue for Registered<T> {
     }
     fn stats(&self) -> QueueStats {
         self.publisher.core.snapshot()
+    }
+    fn exited_or_listen(&self) -> Result<(), crate::sync::event::Listener> {
+        self.publisher.core.exited_or_listen()
+    }
+    #[cfg(feature = "tokio")]
+    fn on_current_thread_runtime(&self) -> bool {
+        let runtime = self.publisher.core.runtime.get();
+        runtime.is_some_and(|r| r.current_thread)
     }
     fn report(&self, all_exited: bool) -> QueueReport {
         let core = &self.publisher.core;
