@@ -110,7 +110,7 @@ pub use mq::AsyncRuntime;
 pub use mq::{Damage, DurableError, DurableOptions, RecoveryReport, SyncPolicy};
 pub use mq::{
     Mq, MqError, Msg, PublishError, Publisher, QueueOptions, QueueReport, QueueStats, RetryPolicy,
-    StopReport, Transport,
+    StopReport, Transport, DELAYED_ID_BASE,
 };
 #[cfg(feature = "nats")]
 pub use mq::{RemoteError, RemoteStats};

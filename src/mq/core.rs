@@ -113,6 +113,8 @@ pub(crate) struct QueueCore<T> {
     parked: Mutex<Vec<Envelope<T>>>,
     workers: Mutex<Vec<Arc<WorkerStats>>>,
     pub(crate) stats: CoreStats,
+    /// Delayed publishes (`delay.rs`).
+    pub(crate) delays: super::delay::Delays,
     pub(crate) live: LiveWorkers,
     pub(crate) threads: Mutex<Vec<thread::JoinHandle<()>>>,
     /// The write-ahead log of a durable queue.
@@ -156,6 +158,7 @@ impl<T: Send + 'static> QueueCore<T> {
             parked: Mutex::new(Vec::new()),
             workers: Mutex::new(Vec::new()),
             stats: CoreStats::default(),
+            delays: Default::default(),
             live: LiveWorkers::default(),
             threads: Mutex::new(Vec::new()),
             #[cfg(feature = "durable")]
@@ -260,6 +263,29 @@ impl<T: Send + 'static> QueueCore<T> {
         self.stopping.store(true, Ordering::Relaxed);
     }
 
+    /// Whether stop has begun (read under the timer lock, see `mark_stopping`).
+    pub(crate) fn is_stopping(&self) -> bool {
+        // Relaxed: read under the timer lock (see `mark_stopping`).
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// The `Mq`'s timer (retries and delayed messages).
+    pub(crate) fn timer(&self) -> &Arc<RetryTimer> {
+        &self.timer
+    }
+
+    /// Parks a due delayed message that met a full queue at stop (as `park`, but not counted
+    /// as a push back: it was never popped).
+    pub(crate) fn park_fresh(&self, env: Envelope<T>) {
+        lock(&self.parked).push(env);
+    }
+
+    /// Leftovers not counting the delayed messages handed back at stop before they were due
+    /// (those are no sign of a timeout).
+    pub(crate) fn left_by_stop(&self) -> u64 {
+        self.stats.left.load(Relaxed) - self.delays.handed_back()
+    }
+
     /// Puts a message into the leftover store.
     pub(crate) fn put_left(&self, msg: Msg<T>) {
         lock(&self.left).push(msg);
@@ -311,7 +337,10 @@ impl<T: Send + 'static> QueueCore<T> {
     pub(crate) fn snapshot(&self) -> QueueStats {
         let workers = lock(&self.workers).clone();
         let depth = self.queue.len() + lock(&self.parked).len();
-        stats::snapshot(&workers, &self.stats, depth)
+        let mut s = stats::snapshot(&workers, &self.stats, depth);
+        s.delayed = self.delays.pending();
+        s.published += s.delayed;
+        s
     }
 
     /// A popped envelope becomes a message to handle, or goes to the leftovers past the stop

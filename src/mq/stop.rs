@@ -290,7 +290,7 @@ impl Mq {
         let queues = reg.queues.clone();
         // Before the deadline is set: a worker may put a message aside as soon as it is (a
         // loom model found a leftover made before a later count, reported as not timed out).
-        let left_before: u64 = queues.iter().map(|q| q.stats().left).sum();
+        let left_before: u64 = queues.iter().map(|q| q.left_by_stop()).sum();
         // Invariant 4: the deadline before the close.
         if let Some(d) = deadline {
             for q in &queues {
@@ -346,7 +346,7 @@ impl Mq {
         // Workers that met the deadline put their messages aside and exit quickly, so they may
         // all be gone by now: a leftover made during this stop also means "timed out" (unless
         // the `Mq` never ran: then the close itself made them, and no deadline was missed).
-        let made_left = queues.iter().map(|q| q.stats().left).sum::<u64>() > left_before;
+        let made_left = queues.iter().map(|q| q.left_by_stop()).sum::<u64>() > left_before;
         let timed_out = !all_exited || (was_running && made_left);
         for q in &queues {
             if timed_out && waited {
@@ -413,5 +413,6 @@ pub(crate) fn queue_report(
         in_flight,
         depth: s.depth,
         lost,
+        delayed: s.delayed,
     }
 }
