@@ -306,3 +306,26 @@ fn stop_async_runs_on_any_executor() {
         assert_eq!((s.handled_ok, s.workers), (300, 0), "{s:?}");
     });
 }
+
+/// After `stop_async` has finished, a blocking `stop` and the drop on the same current-thread
+/// runtime wait for nothing: neither is refused.
+#[test]
+fn blocking_stop_after_stop_async_on_the_same_runtime_is_a_no_op() {
+    within("stop after stop_async", || {
+        current_thread().block_on(async {
+            let mq = Mq::new();
+            let (p, handled) = counting(&mq, "twice", 2);
+            assert!(format!("{p:?}").contains("Ambient"), "{p:?}");
+            mq.start().unwrap();
+            for i in 0..10 {
+                p.publish(i).unwrap();
+            }
+            mq.stop_async().await;
+            mq.stop();
+            let report = mq.stop_timeout(Duration::from_secs(1));
+            assert!(!report.timed_out && report.is_accounted(), "{report:?}");
+            drop(mq);
+            assert_eq!((p.stats().handled_ok, handled.load(SeqCst)), (10, 10));
+        })
+    });
+}

@@ -6,7 +6,8 @@
 //! # Accounting
 //!
 //! Every accepted message is, at any time, in exactly one of: the queue, the `parked` list
-//! (a retry that met a full bounded queue at stop), the retry timer, a worker (popped, not
+//! (a retry that met a full bounded queue at stop), the retry timer (retries, and delayed
+//! messages not yet due: `delay.rs`), a worker (popped, not
 //! finished), or one of the final counts `handled_ok`, `dead_lettered`, `left`, `lost`. The
 //! counters of `stats.rs` follow each move, which is what lets [`StopReport`](super::StopReport)
 //! check that nothing went missing. `lost` counts messages dropped with a worker that died in a
@@ -283,7 +284,8 @@ impl<T: Send + 'static> QueueCore<T> {
     /// Leftovers not counting the delayed messages handed back at stop before they were due
     /// (those are no sign of a timeout).
     pub(crate) fn left_by_stop(&self) -> u64 {
-        self.stats.left.load(Relaxed) - self.delays.handed_back()
+        // Saturating: a hand-back counts itself before the leftover it becomes.
+        (self.stats.left.load(Relaxed)).saturating_sub(self.delays.handed_back())
     }
 
     /// Puts a message into the leftover store.

@@ -152,9 +152,9 @@ impl<T: Send + 'static> Publisher<T> {
         }
     }
 
-    /// Publishes `data` to be handled no earlier than `at`; returns its ID ([`DELAYED_ID_BASE`]
-    /// + n, or, for an `at` that has already passed, the ID of a plain
-    /// [`publish`](Self::publish), which it then is).
+    /// Publishes `data` to be handled no earlier than `at`; returns its ID: a delayed ID
+    /// (see [`DELAYED_ID_BASE`]), or, for an `at` that has already passed, the ID of a plain
+    /// [`publish`](Self::publish), which it then is.
     ///
     /// The message waits in the `Mq`'s timer (no thread per message; scheduling is
     /// `O(log n)`), then joins the queue's tail when it is due, so it starts once it is due

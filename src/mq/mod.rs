@@ -56,9 +56,9 @@
 //! (user code never kills a worker), `stop.rs` (the lifecycle state machine and the stop
 //! procedure), `live.rs` (the live-worker count), `clock.rs` (deadlines; stubbed under loom),
 //! `retry.rs` (timer, stop without losing retries), `delay.rs` (delayed publish),
-//! `stop_async.rs` (stop without blocking), `runtime.rs` (which tokio runtime), `stats.rs` (counters), `remote/` (queues
-//! kept by a NATS JetStream server and shared between processes: [`Transport`], feature
-//! `nats`).
+//! `stop_async.rs` (stop without blocking), `runtime.rs` (which tokio runtime), `stats.rs`
+//! (counters), `remote/` (queues kept by a NATS JetStream server and shared between
+//! processes: [`Transport`], feature `nats`).
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "tokio")]

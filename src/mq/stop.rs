@@ -18,7 +18,8 @@
 //!    queue it should join.
 //! 3. Exactly one stop call, the one that moves the state to `Closing`, performs the *close*:
 //!    under the timer lock it marks every queue stopping and flushes the waiting retries (a
-//!    retry that meets a full queue is parked, see `retry.rs`); then it closes the queues, and
+//!    retry that meets a full queue is parked, see `retry.rs`) and delayed messages (pushed if
+//!    due, handed back as leftovers if not: `delay.rs`); then it closes the queues, and
 //!    if the `Mq` was never started (`was_running` is recorded once, by that transition)
 //!    empties them into the leftovers. Every other stop call waits until the state is `Closed`
 //!    before it looks at any queue, so none of them can mistake a running `Mq` for one that
@@ -35,6 +36,10 @@
 //! 6. Whether the latest stop timed out is remembered: `Drop` after such a stop does not wait
 //!    for the workers (a stuck handler would block it for ever); it detaches the busy threads
 //!    and reports them in the log.
+//!
+//! 7. A blocking stop on a current-thread tokio runtime that runs one of the `Mq`'s async
+//!    queues panics (naming `stop_async`) before it changes anything; `Drop` there closes and
+//!    does not wait. `stop_async.rs` runs the same close and report with an awaited wait.
 //!
 //! Deadline waits go through `clock.rs`, the one place that is stubbed under loom.
 
@@ -182,7 +187,12 @@ fn how_to_wait(queues: &[Arc<dyn ErasedQueue>], caller: Caller) -> Wait {
         BlockingWait::InPlace => Wait::InPlace,
         BlockingWait::Impossible => Wait::No,
         BlockingWait::CurrentThread => {
-            let Some(q) = queues.iter().find(|q| q.on_current_thread_runtime()) else {
+            // Only a queue that still has workers to wait for (a stop after a finished
+            // `stop_async`, or before `start`, waits for nothing and is fine).
+            let busy = |q: &&Arc<dyn ErasedQueue>| {
+                q.on_current_thread_runtime() && q.exited_or_listen().is_err()
+            };
+            let Some(q) = queues.iter().find(busy) else {
                 return Wait::Block;
             };
             if caller == Caller::Drop {
