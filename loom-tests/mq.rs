@@ -247,3 +247,55 @@ fn stop_inside_a_handler_waits_for_the_other_worker() {
         assert_eq!((s.handled_ok, s.left, s.workers), (1, 0, 0), "{s:?}");
     });
 }
+
+/// `stop_async` while the worker may still be handling the message: the async wait registers
+/// its listener before it reads the live count (`src/mq/live.rs`, invariant 3), so the
+/// worker's exit, wherever it falls, either is seen by the read or notifies the listener. The
+/// future completes, the message is handled once, and no worker is left.
+///
+/// Fails if: `LiveWorkers::exited_or_listen` reads the count before it calls `listen()`
+/// (an exit between the two is missed: the future waits for ever, which loom reports as a
+/// deadlock).
+#[test]
+fn stop_async_waits_for_the_worker() {
+    model(|| {
+        let mq = Mq::new();
+        let p = mq.register("q", 1, ok_handler).unwrap();
+        p.publish(7).unwrap();
+        mq.start().unwrap();
+        loom::future::block_on(mq.stop_async());
+        let s = p.stats();
+        assert_eq!((s.handled_ok, s.left, s.workers), (1, 0, 0), "{s:?}");
+    });
+}
+
+/// A delayed publish (`src/mq/delay.rs`) racing `stop`: the message is either scheduled before
+/// the stop flushes the timer (then flushed, and, every deadline having passed under loom,
+/// pushed and handled) or refused with `Closed`; never scheduled into a timer nobody flushes
+/// again. Exactly one of handled and refused, nothing left.
+///
+/// Fails if: `Publisher::publish_at` schedules with a `stopping` check that always says
+/// `false` (`|| false` instead of `|| core.is_stopping()`): a publish after the flush is
+/// accepted and waits in the shut-down timer for ever.
+#[test]
+fn delayed_publish_racing_stop() {
+    model(|| {
+        let mq = Arc::new(Mq::new());
+        let p = mq.register("q", 1, ok_handler).unwrap();
+        mq.start().unwrap();
+        let publisher = {
+            let p = p.clone();
+            thread::spawn(move || p.publish_in(Duration::from_secs(3600), 7).is_ok())
+        };
+        mq.stop();
+        let accepted = publisher.join().unwrap();
+        let s = p.stats();
+        let left = p.drain_left().len() as u64;
+        assert_eq!(
+            (s.handled_ok + left, s.delayed, s.workers),
+            (u64::from(accepted), 0, 0),
+            "{s:?}"
+        );
+        assert_eq!(left, 0, "{s:?}");
+    });
+}

@@ -103,12 +103,15 @@ pub use error::{
     TrySendError,
 };
 pub use handles::{bounded, unbounded, Receiver, Sender};
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use mq::AsyncRuntime;
 #[cfg(feature = "durable")]
 #[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
 pub use mq::{Damage, DurableError, DurableOptions, RecoveryReport, SyncPolicy};
 pub use mq::{
     Mq, MqError, Msg, PublishError, Publisher, QueueOptions, QueueReport, QueueStats, RetryPolicy,
-    StopReport, Transport,
+    StopReport, Transport, DELAYED_ID_BASE,
 };
 #[cfg(feature = "nats")]
 pub use mq::{RemoteError, RemoteStats};

@@ -57,51 +57,56 @@ fn polling_any_handler() -> bool {
 /// How a blocking wait of `stop` (or `Drop`) may run on this thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BlockingWait {
-    /// Not inside an async handler: wait as usual.
+    /// Outside any tokio runtime: wait as usual.
     Plain,
-    /// Inside an async handler on a multi-thread runtime: wait in `block_in_place`, which
-    /// hands this worker thread's queued tasks (its LIFO slot included, which no other worker
-    /// may take) to another thread first. Without it, a task that the stop's close woke from
-    /// this thread sits in the LIFO slot of the thread that waits for it.
+    /// On a multi-thread runtime (inside an async handler or any other task, or its
+    /// `block_on`): wait in `block_in_place`, which hands this worker thread's queued tasks
+    /// (its LIFO slot included, which no other worker may take) to another thread first.
+    /// Without it, a task that the stop's close woke from this thread sits in the LIFO slot of
+    /// the thread that waits for it.
     InPlace,
     /// Inside an async handler on a current-thread runtime: every other task of the runtime
     /// needs this very thread, so waiting for them cannot end. Do not wait.
     Impossible,
+    /// Inside a current-thread runtime, not in a handler: blocking is fine unless one of the
+    /// `Mq`'s async queues runs there (`stop.rs` decides).
+    CurrentThread,
 }
 
 /// What kind of blocking wait is possible on this thread (see [`BlockingWait`]).
 pub(crate) fn blocking_wait() -> BlockingWait {
-    if !polling_any_handler() {
-        return BlockingWait::Plain;
-    }
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => BlockingWait::Impossible,
+        Ok(tokio::runtime::RuntimeFlavor::CurrentThread) if polling_any_handler() => {
+            BlockingWait::Impossible
+        }
+        Ok(tokio::runtime::RuntimeFlavor::CurrentThread) => BlockingWait::CurrentThread,
         Ok(_) => BlockingWait::InPlace,
         Err(_) => BlockingWait::Plain,
     }
 }
 
-/// Runs `wait` as [`blocking_wait`] allows; `None` if it must not wait at all.
-pub(crate) fn run_blocking_wait<R>(wait: impl FnOnce() -> R) -> Option<R> {
-    match blocking_wait() {
-        BlockingWait::Plain => Some(wait()),
-        BlockingWait::InPlace => Some(tokio::task::block_in_place(wait)),
-        BlockingWait::Impossible => None,
+/// Whether `handle`'s runtime has timers (an async queue needs them for its retries).
+pub(crate) fn has_timers(handle: &tokio::runtime::Handle) -> bool {
+    let _entered = handle.enter();
+    // `Sleep` panics at creation on a runtime without timers; that panic is the only probe
+    // tokio offers (the default hook prints it once).
+    match catch_unwind(|| drop(tokio::time::sleep(std::time::Duration::ZERO))) {
+        Ok(()) => true,
+        Err(p) => {
+            super::user_code::drop_payload(p);
+            false
+        }
     }
 }
 
 /// Checks that `handle`'s runtime can serve an async queue (it has timers).
-fn check_runtime(name: &str, handle: &tokio::runtime::Handle) -> Result<(), MqError> {
-    let _entered = handle.enter();
-    // `Sleep` panics at creation on a runtime without timers; that panic is the only probe
-    // tokio offers (the default hook prints it once).
-    let probe = catch_unwind(|| drop(tokio::time::sleep(std::time::Duration::ZERO)));
-    probe.map_err(|p| {
-        super::user_code::drop_payload(p);
-        MqError::Unsupported {
-            queue: name.to_owned(),
-            what: "a tokio runtime without timers (build it with `enable_time()`)",
-        }
+pub(crate) fn check_runtime(name: &str, handle: &tokio::runtime::Handle) -> Result<(), MqError> {
+    if has_timers(handle) {
+        return Ok(());
+    }
+    Err(MqError::Unsupported {
+        queue: name.to_owned(),
+        what: "a tokio runtime without timers (build it with `enable_time()`)",
     })
 }
 
@@ -110,13 +115,19 @@ pub type HandlerFuture<'a, E> = Pin<Box<dyn Future<Output = Result<(), E>> + Sen
 
 impl Mq {
     /// Registers a queue whose `concurrency` workers are tokio tasks running an async
-    /// `handler`, on the runtime given by [`QueueOptions::runtime`] or else on an internal
-    /// 2-thread runtime owned by the `Mq`. The handler returns a boxed future that may borrow
-    /// the message (`Box::pin(async move { .. })`).
+    /// `handler`. The tasks run on the runtime given by [`QueueOptions::runtime`], else on the
+    /// runtime this is called in (`Handle::try_current()`), else on a 2-thread runtime owned
+    /// by the `Mq`; [`Publisher::async_runtime`] says which ([`AsyncRuntime`](crate::AsyncRuntime)).
+    /// The handler returns a boxed future that may borrow the message
+    /// (`Box::pin(async move { .. })`).
     ///
     /// Retries, dead letters, panics (caught, the task goes on), stop and stats behave as with
-    /// [`register_with`](Mq::register_with). Call [`stop`](Mq::stop) from outside the runtime
-    /// (or in `spawn_blocking`): it blocks while the tasks drain.
+    /// [`register_with`](Mq::register_with). From async code, stop with
+    /// [`stop_async`](Mq::stop_async)`.await`: the blocking [`stop`](Mq::stop) works outside a
+    /// runtime and on a multi-thread runtime (in `block_in_place`), but panics on a
+    /// current-thread runtime that runs one of the `Mq`'s async queues, since it would wait for
+    /// tasks that need the thread it blocks. An ambient runtime shut down before the stop
+    /// cancels the tasks; their messages are handed back ([`Publisher::drain_left`]).
     ///
     /// ```
     /// use std::time::Duration;
@@ -160,18 +171,15 @@ impl Mq {
                 what: "async handlers on a queue with a NATS transport (use `register_with`)",
             });
         }
-        let handle = match &options.runtime {
-            Some(h) => {
-                check_runtime(name, h)?;
-                h.clone()
-            }
-            None => self.internal_runtime()?,
-        };
+        let (handle, runtime) = self.choose_runtime(name, options.runtime.as_ref())?;
+        tracing::info!(queue = name, runtime = ?runtime.kind, "mq: async queue's runtime");
         let handler = Arc::new(handler);
-        self.register_erased(
+        let publisher = self.register_erased(
             name,
             options,
             Box::new(move |core: &Arc<QueueCore<T>>| {
+                // Before any task exists (a stop looks at it, `runtime.rs`).
+                let _ = core.runtime.set(runtime);
                 // Tasks are not joined: stop waits for them through the live count.
                 for worker in 0..core.concurrency {
                     let (w, live) = core.enter();
@@ -179,10 +187,12 @@ impl Mq {
                 }
                 Ok(())
             }),
-        )
+        )?;
+        let _ = publisher.core.runtime.set(runtime);
+        Ok(publisher)
     }
 
-    fn internal_runtime(&self) -> Result<tokio::runtime::Handle, MqError> {
+    pub(crate) fn internal_runtime(&self) -> Result<tokio::runtime::Handle, MqError> {
         if let Some(rt) = self.runtime.get() {
             return Ok(rt.handle().clone());
         }

@@ -6,7 +6,8 @@
 //! # Accounting
 //!
 //! Every accepted message is, at any time, in exactly one of: the queue, the `parked` list
-//! (a retry that met a full bounded queue at stop), the retry timer, a worker (popped, not
+//! (a retry that met a full bounded queue at stop), the retry timer (retries, and delayed
+//! messages not yet due: `delay.rs`), a worker (popped, not
 //! finished), or one of the final counts `handled_ok`, `dead_lettered`, `left`, `lost`. The
 //! counters of `stats.rs` follow each move, which is what lets [`StopReport`](super::StopReport)
 //! check that nothing went missing. `lost` counts messages dropped with a worker that died in a
@@ -116,6 +117,8 @@ pub(crate) struct QueueCore<T> {
     pub(crate) stats: CoreStats,
     /// The queue's metric handles (feature `metrics`; empty without it).
     pub(crate) metrics: QueueMetrics,
+    /// Delayed publishes (`delay.rs`).
+    pub(crate) delays: super::delay::Delays,
     pub(crate) live: LiveWorkers,
     pub(crate) threads: Mutex<Vec<thread::JoinHandle<()>>>,
     /// The write-ahead log of a durable queue.
@@ -126,6 +129,9 @@ pub(crate) struct QueueCore<T> {
     /// core grows by one word.
     #[cfg(feature = "nats")]
     pub(crate) remote: Option<Box<super::remote::Remote<T>>>,
+    /// The tokio runtime of an async queue (`runtime.rs`); unset for worker threads.
+    #[cfg(feature = "tokio")]
+    pub(crate) runtime: std::sync::OnceLock<super::runtime::RuntimeUse>,
 }
 
 impl<T: Send + 'static> QueueCore<T> {
@@ -158,12 +164,15 @@ impl<T: Send + 'static> QueueCore<T> {
             workers: Mutex::new(Vec::new()),
             stats: CoreStats::default(),
             metrics: QueueMetrics::new(name),
+            delays: Default::default(),
             live: LiveWorkers::default(),
             threads: Mutex::new(Vec::new()),
             #[cfg(feature = "durable")]
             durable: None,
             #[cfg(feature = "nats")]
             remote: None,
+            #[cfg(feature = "tokio")]
+            runtime: std::sync::OnceLock::new(),
         })
     }
 
@@ -197,6 +206,14 @@ impl<T: Send + 'static> QueueCore<T> {
             close_log_if_stopped(self);
         }
         exited
+    }
+
+    /// For an async wait (`stop_async`): `Ok` once every worker but the caller's own has
+    /// exited, else a listener to await before asking again.
+    pub(crate) fn exited_or_listen(&self) -> Result<(), crate::sync::event::Listener> {
+        self.live.exited_or_listen(self.own_workers())?;
+        close_log_if_stopped(self);
+        Ok(())
     }
 
     /// Joins the worker threads (all but the caller's own), once they have exited.
@@ -252,6 +269,30 @@ impl<T: Send + 'static> QueueCore<T> {
         self.stopping.store(true, Ordering::Relaxed);
     }
 
+    /// Whether stop has begun (read under the timer lock, see `mark_stopping`).
+    pub(crate) fn is_stopping(&self) -> bool {
+        // Relaxed: read under the timer lock (see `mark_stopping`).
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// The `Mq`'s timer (retries and delayed messages).
+    pub(crate) fn timer(&self) -> &Arc<RetryTimer> {
+        &self.timer
+    }
+
+    /// Parks a due delayed message that met a full queue at stop (as `park`, but not counted
+    /// as a push back: it was never popped).
+    pub(crate) fn park_fresh(&self, env: Envelope<T>) {
+        lock(&self.parked).push(env);
+    }
+
+    /// Leftovers not counting the delayed messages handed back at stop before they were due
+    /// (those are no sign of a timeout).
+    pub(crate) fn left_by_stop(&self) -> u64 {
+        // Saturating: a hand-back counts itself before the leftover it becomes.
+        (self.stats.left.load(Relaxed)).saturating_sub(self.delays.handed_back())
+    }
+
     /// Puts a message into the leftover store.
     pub(crate) fn put_left(&self, msg: Msg<T>) {
         lock(&self.left).push(msg);
@@ -304,7 +345,10 @@ impl<T: Send + 'static> QueueCore<T> {
     pub(crate) fn snapshot(&self) -> QueueStats {
         let workers = lock(&self.workers).clone();
         let depth = self.queue.len() + lock(&self.parked).len();
-        stats::snapshot(&workers, &self.stats, depth)
+        let mut s = stats::snapshot(&workers, &self.stats, depth);
+        s.delayed = self.delays.pending();
+        s.published += s.delayed;
+        s
     }
 
     /// A popped envelope becomes a message to handle, or goes to the leftovers past the stop

@@ -156,6 +156,9 @@ pub enum PublishError<T> {
     Closed(T),
     /// The queue is bounded and full.
     Full(T),
+    /// The queue cannot take this kind of publish (a delayed publish on a durable or remote
+    /// queue, a delay past the clock's range); the text names the queue and what.
+    Unsupported(T, String),
     /// A durable queue could not log the message (disk error, or a payload the codec refused);
     /// the error names the file. Only with the `durable` feature.
     #[cfg(feature = "durable")]
@@ -174,6 +177,7 @@ impl<T> PublishError<T> {
     pub fn into_inner(self) -> T {
         match self {
             Self::UnknownQueue(t) | Self::TypeMismatch(t) | Self::Closed(t) | Self::Full(t) => t,
+            Self::Unsupported(t, _) => t,
             #[cfg(feature = "durable")]
             Self::Storage(t, _) => t,
             #[cfg(feature = "nats")]
@@ -197,6 +201,7 @@ impl<T> PublishError<T> {
             Self::TypeMismatch(t) => PublishError::TypeMismatch(f(t)),
             Self::Closed(t) => PublishError::Closed(f(t)),
             Self::Full(t) => PublishError::Full(f(t)),
+            Self::Unsupported(t, what) => PublishError::Unsupported(f(t), what),
             #[cfg(feature = "durable")]
             Self::Storage(t, e) => PublishError::Storage(f(t), e),
             #[cfg(feature = "nats")]
@@ -207,6 +212,13 @@ impl<T> PublishError<T> {
 
 impl<T> fmt::Debug for PublishError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Self::Unsupported(_, what) = self {
+            return f
+                .debug_tuple("Unsupported")
+                .field(&"..")
+                .field(what)
+                .finish();
+        }
         #[cfg(feature = "durable")]
         if let Self::Storage(_, e) = self {
             return f.debug_tuple("Storage").field(&"..").field(e).finish();
@@ -220,6 +232,7 @@ impl<T> fmt::Debug for PublishError<T> {
             Self::TypeMismatch(_) => "TypeMismatch(..)",
             Self::Closed(_) => "Closed(..)",
             Self::Full(_) => "Full(..)",
+            Self::Unsupported(..) => "Unsupported(..)",
             #[cfg(feature = "durable")]
             Self::Storage(..) => "Storage(..)",
             #[cfg(feature = "nats")]
@@ -230,6 +243,9 @@ impl<T> fmt::Debug for PublishError<T> {
 
 impl<T> fmt::Display for PublishError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Self::Unsupported(_, what) = self {
+            return f.write_str(what);
+        }
         #[cfg(feature = "durable")]
         if let Self::Storage(_, e) = self {
             return write!(f, "mq: publishing to a durable queue: {e}");
@@ -243,6 +259,7 @@ impl<T> fmt::Display for PublishError<T> {
             Self::TypeMismatch(_) => "mq: publishing a message of the wrong type",
             Self::Closed(_) => "mq: publishing to a stopped queue",
             Self::Full(_) => "mq: publishing to a full queue",
+            Self::Unsupported(..) => "mq: publishing: not supported",
             #[cfg(feature = "durable")]
             Self::Storage(..) => "mq: publishing to a durable queue: storage error",
             #[cfg(feature = "nats")]

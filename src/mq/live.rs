@@ -9,7 +9,11 @@
 //! 2. The count changes only under its mutex, and every decrement that brings it to 1 or 0
 //!    notifies, so a waiter that waits for "at most `own`" (0, or 1 when `stop` runs inside one
 //!    of this queue's handlers and must not wait for itself) never misses its wake-up.
-//! 3. The `workers` gauge of the stats (a std atomic, like every statistic: see `stats.rs`) is
+//! 3. An async waiter ([`LiveWorkers::exited_or_listen`], `stop_async`) registers its listener
+//!    *before* it reads the count; `leave` notifies the event after its decrement, under the
+//!    mutex the read also takes. So a decrement the read missed is followed by a notification
+//!    the listener receives (loom model `stop_async_waits_for_the_worker`).
+//! 4. The `workers` gauge of the stats (a std atomic, like every statistic: see `stats.rs`) is
 //!    written under the same mutex, so it never runs ahead of the count.
 
 use std::sync::PoisonError;
@@ -18,13 +22,16 @@ use std::time::Instant;
 use super::clock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::sync::event::{Event, Listener};
 use crate::sync::{Condvar, Mutex, MutexGuard};
 
-/// Workers alive now, and the condition variable their exits signal.
+/// Workers alive now, and the condition variable (threads) and event (futures) their exits
+/// signal.
 #[derive(Debug, Default)]
 pub(crate) struct LiveWorkers {
     count: Mutex<usize>,
     exited: Condvar,
+    exited_async: Event,
 }
 
 impl LiveWorkers {
@@ -55,6 +62,8 @@ impl LiveWorkers {
         if *n <= 1 {
             // 1 included: a stop called from inside a handler waits for "at most 1".
             self.exited.notify_all();
+            // Invariant 3: after the decrement, under the mutex.
+            self.exited_async.notify_all();
         }
     }
 
@@ -75,6 +84,18 @@ impl LiveWorkers {
             }
         }
         true
+    }
+
+    /// For an async wait: `Ok` if at most `own` workers are alive, else a listener that is
+    /// notified by a later exit (await it, then ask again).
+    pub(crate) fn exited_or_listen(&self, own: usize) -> Result<(), Listener> {
+        // Invariant 3: listen first, then read the count.
+        let listener = self.exited_async.listen();
+        if *self.lock() <= own {
+            Ok(())
+        } else {
+            Err(listener)
+        }
     }
 
     /// Workers alive now.

@@ -11,6 +11,9 @@
 //!   then dead-lettered by value.
 //! * [`Msg::id`] is the message's queue position: 0, 1, 2, ... per queue, no lock (it wraps
 //!   to 0 after at least 4.4 * 10^12 messages; see [`Msg::id`]).
+//! * [`Publisher::publish_in`] / [`Publisher::publish_at`] delay a message in the same timer
+//!   (no thread per message; IDs from [`DELAYED_ID_BASE`]); undelayed messages never wait
+//!   behind them.
 //! * [`Mq::stop`] drains every accepted message; [`Mq::stop_timeout`] gives up after a deadline
 //!   and hands the rest back through [`Publisher::drain_left`].
 //! * [`QueueStats`] counters are per worker, summed on read, with queue-wait and handler-duration
@@ -86,11 +89,11 @@
 //! an attempt), `worker.rs` (worker threads), `async_pool.rs` (tokio tasks), `user_code.rs`
 //! (user code never kills a worker), `stop.rs` (the lifecycle state machine and the stop
 //! procedure), `live.rs` (the live-worker count), `clock.rs` (deadlines; stubbed under loom),
-//! `retry.rs` (timer, stop without losing retries), `stats.rs` (counters), `observe.rs` (the
-//! `tracing` span and the timings of each handler call), `metrics.rs` (the `metrics` feature),
-//! `remote/` (queues
-//! kept by a NATS JetStream server and shared between processes: [`Transport`], feature
-//! `nats`).
+//! `retry.rs` (timer, stop without losing retries), `delay.rs` (delayed publish),
+//! `stop_async.rs` (stop without blocking), `runtime.rs` (which tokio runtime), `stats.rs`
+//! (counters), `observe.rs` (the `tracing` span and the timings of each handler call),
+//! `metrics.rs` (the `metrics` feature), `remote/` (queues kept by a NATS JetStream server and
+//! shared between processes: [`Transport`], feature `nats`).
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "tokio")]
@@ -98,6 +101,7 @@ mod async_pool;
 mod clock;
 mod core;
 mod decision;
+mod delay;
 #[cfg(feature = "durable")]
 pub mod durable;
 mod error;
@@ -117,13 +121,17 @@ mod registry;
 mod registry_tests;
 mod remote;
 mod retry;
+#[cfg(feature = "tokio")]
+mod runtime;
 mod stats;
 mod stop;
+mod stop_async;
 mod user_code;
 mod worker;
 
 #[cfg(feature = "tokio")]
 pub use async_pool::HandlerFuture;
+pub use delay::DELAYED_ID_BASE;
 #[cfg(feature = "durable")]
 pub use durable::{Damage, DurableError, DurableOptions, RecoveryReport, SyncPolicy};
 pub use error::{MqError, PublishError};
@@ -135,6 +143,8 @@ pub use remote::Transport;
 #[cfg(feature = "nats")]
 pub use remote::{RemoteError, RemoteStats};
 pub use retry::RetryPolicy;
+#[cfg(feature = "tokio")]
+pub use runtime::AsyncRuntime;
 pub use stats::QueueStats;
 
 #[allow(unused_imports)] // for the docs

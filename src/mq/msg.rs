@@ -10,6 +10,12 @@
 //! messages can have gaps after retries. Fresh messages' IDs increase in the order consumers
 //! take them; a retry, taken later, carries its older ID.
 //!
+//! Delayed messages ([`Publisher::publish_in`](crate::Publisher::publish_in),
+//! [`publish_at`](crate::Publisher::publish_at)) take their slot only when they are due, after
+//! their publish returned, so they are numbered from a second per-queue counter instead:
+//! [`DELAYED_ID_BASE`](crate::DELAYED_ID_BASE) (2^63) + 0, 1, 2, ... in publish order, a range
+//! the slot numbers (below 2^43) never reach (`delay.rs`).
+//!
 //! # Wrap-around
 //!
 //! Queue positions are 43-bit counters (the rest of the word holds the closed flag and the
@@ -74,7 +80,9 @@ impl<T> Msg<T> {
         self.queue
     }
 
-    /// When the message was first published.
+    /// When the message was first published; for a delayed message
+    /// ([`Publisher::publish_at`](crate::Publisher::publish_at)), the time it was due, so that
+    /// a handed-back one can be published again for the same time.
     pub fn enqueued_at(&self) -> Instant {
         self.enqueued_at
     }

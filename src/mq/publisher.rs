@@ -269,8 +269,10 @@ impl<T> Clone for Publisher<T> {
 
 impl<T> fmt::Debug for Publisher<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Publisher")
-            .field("queue", &self.core.name)
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("Publisher");
+        d.field("queue", &self.core.name);
+        #[cfg(feature = "tokio")]
+        d.field("async_runtime", &self.async_runtime());
+        d.finish_non_exhaustive()
     }
 }

@@ -42,6 +42,13 @@ pub(crate) trait ErasedQueue: Send + Sync {
     fn detach(&self) -> usize;
     fn stats(&self) -> QueueStats;
     fn report(&self, all_exited: bool) -> QueueReport;
+    /// Leftovers that may mean a timeout (all but the delayed messages handed back at stop).
+    fn left_by_stop(&self) -> u64;
+    /// For `stop_async`: `Ok` once every worker but the caller's own has exited.
+    fn exited_or_listen(&self) -> Result<(), crate::sync::event::Listener>;
+    /// Whether the queue's tasks run on a current-thread tokio runtime.
+    #[cfg(feature = "tokio")]
+    fn on_current_thread_runtime(&self) -> bool;
 }
 
 /// Spawns the workers of a queue (threads or tasks).
@@ -88,6 +95,17 @@ impl<T: Send + 'static> ErasedQueue for Registered<T> {
     }
     fn stats(&self) -> QueueStats {
         self.publisher.core.snapshot()
+    }
+    fn exited_or_listen(&self) -> Result<(), crate::sync::event::Listener> {
+        self.publisher.core.exited_or_listen()
+    }
+    fn left_by_stop(&self) -> u64 {
+        self.publisher.core.left_by_stop()
+    }
+    #[cfg(feature = "tokio")]
+    fn on_current_thread_runtime(&self) -> bool {
+        let runtime = self.publisher.core.runtime.get();
+        runtime.is_some_and(|r| r.current_thread)
     }
     fn report(&self, all_exited: bool) -> QueueReport {
         let core = &self.publisher.core;
@@ -211,11 +229,14 @@ pub struct QueueReport {
     /// Messages dropped with a worker that died in a way no guard could catch; see
     /// [`StopReport::lost`].
     pub lost: u64,
+    /// Delayed messages still waiting for their time when the report was made: 0 after a
+    /// stop (those that were not due were handed back, in `left`).
+    pub delayed: u64,
 }
 
 impl QueueReport {
     /// Whether every accepted message is accounted for: `published == handled_ok +
-    /// dead_lettered + left + in_flight + depth + lost`. Exact for a stop that did not time
+    /// dead_lettered + displaced + left + in_flight + depth + delayed + lost`. Exact for a stop that did not time
     /// out; after a timeout, workers still busy move messages between the counts while they
     /// are read, so the check may miss by those.
     ///
@@ -240,6 +261,7 @@ impl QueueReport {
                 + self.left
                 + self.in_flight
                 + self.depth
+                + self.delayed
                 + self.lost
     }
 }

@@ -1,5 +1,6 @@
 //! Retries: the [`RetryPolicy`], and the one timer thread per [`Mq`](crate::Mq) that puts due
-//! retries back into their queue.
+//! retries back into their queue. Delayed publishes (`delay.rs`) wait in the same timer, as
+//! another kind of [`Pending`] job: at stop they are pushed if due and handed back if not.
 //!
 //! # Design
 //!

@@ -62,6 +62,10 @@ pub struct QueueStats {
     pub left: u64,
     /// Messages in the queue now.
     pub depth: u64,
+    /// Delayed messages ([`Publisher::publish_in`](crate::Publisher::publish_in),
+    /// [`publish_at`](crate::Publisher::publish_at)) waiting for their time now; each moves
+    /// to `depth` when it is due.
+    pub delayed: u64,
     /// Messages a worker has taken and not finished with.
     pub in_flight: u64,
     /// Worker threads or tasks alive now.

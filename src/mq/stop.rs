@@ -18,7 +18,8 @@
 //!    queue it should join.
 //! 3. Exactly one stop call, the one that moves the state to `Closing`, performs the *close*:
 //!    under the timer lock it marks every queue stopping and flushes the waiting retries (a
-//!    retry that meets a full queue is parked, see `retry.rs`); then it closes the queues, and
+//!    retry that meets a full queue is parked, see `retry.rs`) and delayed messages (pushed if
+//!    due, handed back as leftovers if not: `delay.rs`); then it closes the queues, and
 //!    if the `Mq` was never started (`was_running` is recorded once, by that transition)
 //!    empties them into the leftovers. Every other stop call waits until the state is `Closed`
 //!    before it looks at any queue, so none of them can mistake a running `Mq` for one that
@@ -35,6 +36,10 @@
 //! 6. Whether the latest stop timed out is remembered: `Drop` after such a stop does not wait
 //!    for the workers (a stuck handler would block it for ever); it detaches the busy threads
 //!    and reports them in the log.
+//!
+//! 7. A blocking stop on a current-thread tokio runtime that runs one of the `Mq`'s async
+//!    queues panics (naming `stop_async`) before it changes anything; `Drop` there closes and
+//!    does not wait. `stop_async.rs` runs the same close and report with an awaited wait.
 //!
 //! Deadline waits go through `clock.rs`, the one place that is stubbed under loom.
 
@@ -155,15 +160,62 @@ impl Lifecycle {
     }
 }
 
-/// Runs a wait of a stop, as the calling thread allows (`None`: it cannot wait at all).
+/// How a stop may wait for the workers on the calling thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Block the thread.
+    Block,
+    /// Block in `tokio::task::block_in_place` (a multi-thread runtime's thread: its queued
+    /// tasks, LIFO slot included, move to another thread first).
+    #[cfg(feature = "tokio")]
+    InPlace,
+    /// Do not wait at all: only look (a current-thread runtime whose other tasks need this
+    /// thread).
+    #[cfg(feature = "tokio")]
+    No,
+}
+
+/// How this stop may wait (see `async_pool::BlockingWait`). A user's `stop` on a current-thread
+/// runtime that runs one of the `Mq`'s async queues would wait for tasks that need the very
+/// thread it blocks: that is refused with a panic naming `stop_async`, before anything is
+/// stopped. `Drop` cannot panic: it stops without waiting, and logs it.
 #[cfg(feature = "tokio")]
-fn blocking_wait<R>(wait: impl FnOnce() -> R) -> Option<R> {
-    super::async_pool::run_blocking_wait(wait)
+fn how_to_wait(queues: &[Arc<dyn ErasedQueue>], caller: Caller) -> Wait {
+    use super::async_pool::{blocking_wait, BlockingWait};
+    match blocking_wait() {
+        BlockingWait::Plain => Wait::Block,
+        BlockingWait::InPlace => Wait::InPlace,
+        BlockingWait::Impossible => Wait::No,
+        BlockingWait::CurrentThread => {
+            // Only a queue that still has workers to wait for (a stop after a finished
+            // `stop_async`, or before `start`, waits for nothing and is fine).
+            let busy = |q: &&Arc<dyn ErasedQueue>| {
+                q.on_current_thread_runtime() && q.exited_or_listen().is_err()
+            };
+            let Some(q) = queues.iter().find(busy) else {
+                return Wait::Block;
+            };
+            if caller == Caller::Drop {
+                tracing::error!(
+                    queue = q.name(),
+                    "mq: dropped inside a current-thread tokio runtime that runs this async \
+                     queue: not waiting for its tasks (call `stop_async().await` before the drop)"
+                );
+                return Wait::No;
+            }
+            panic!(
+                "mq: `stop`/`stop_timeout` called inside a current-thread tokio runtime that runs \
+                 the async queue `{}`: blocking this thread would wait for tasks that need it; \
+                 use `mq.stop_async().await` or `mq.stop_timeout_async(d).await` instead",
+                q.name()
+            );
+        }
+    }
 }
 
 #[cfg(not(feature = "tokio"))]
-fn blocking_wait<R>(wait: impl FnOnce() -> R) -> Option<R> {
-    Some(wait())
+fn how_to_wait(_queues: &[Arc<dyn ErasedQueue>], _caller: Caller) -> Wait {
+    Wait::Block
 }
 
 /// Who is stopping.
@@ -200,13 +252,55 @@ fn close_queues(timer: &RetryTimer, queues: &[Arc<dyn ErasedQueue>], was_running
     timer.shutdown();
 }
 
+/// A stop between its close and its wait for the workers (`stop_inner`, `stop_async`).
+pub(crate) struct Stopping {
+    pub(crate) queues: Vec<Arc<dyn ErasedQueue>>,
+    was_running: bool,
+    no_wait: bool,
+    /// The wait's deadline (now, for a drop after a timed-out stop).
+    pub(crate) deadline: Option<Instant>,
+    left_before: u64,
+}
+
 impl Mq {
     pub(crate) fn stop_inner(&self, deadline: Option<Instant>, caller: Caller) -> StopReport {
+        // Decided (and a deadlocking `stop` refused) before anything is stopped.
+        let queues = lock(&self.registry).queues.clone();
+        let how = how_to_wait(&queues, caller);
+        drop(queues);
+        let stopping = self.close_for_stop(deadline, caller);
+        let wait_all = |deadline: Option<Instant>| {
+            let mut all_exited = true;
+            for q in &stopping.queues {
+                all_exited &= q.wait_workers(deadline);
+            }
+            all_exited
+        };
+        // Where it cannot wait (a current-thread runtime's handler), it only looks: the
+        // workers then finish the closed queue on their own (each within the deadline, which
+        // they know), so nothing queued is taken from them either.
+        let (all_exited, waited) = match how {
+            Wait::Block => (wait_all(stopping.deadline), true),
+            #[cfg(feature = "tokio")]
+            Wait::InPlace => (
+                tokio::task::block_in_place(|| wait_all(stopping.deadline)),
+                true,
+            ),
+            #[cfg(feature = "tokio")]
+            Wait::No => (wait_all(Some(Instant::now())), false),
+        };
+        self.finish_stop(stopping, all_exited, waited)
+    }
+
+    /// The first half of a stop: records the deadline, closes the queues (invariants 3 and 4)
+    /// or waits for the call that closes them. Blocks only for another call's close (short:
+    /// it waits for no worker).
+    pub(crate) fn close_for_stop(&self, deadline: Option<Instant>, caller: Caller) -> Stopping {
         let mut reg = lock(&self.registry);
         let queues = reg.queues.clone();
         // Before the deadline is set: a worker may put a message aside as soon as it is (a
         // loom model found a leftover made before a later count, reported as not timed out).
-        let left_before: u64 = queues.iter().map(|q| q.stats().left).sum();
+        let left_before: u64 = queues.iter().map(|q| q.left_by_stop()).sum();
         // Invariant 4: the deadline before the close.
         if let Some(d) = deadline {
             for q in &queues {
@@ -231,32 +325,38 @@ impl Mq {
         let was_running = reg.life.was_running();
         let no_wait = caller == Caller::Drop && reg.life.timed_out();
         drop(reg);
-        let deadline = if no_wait {
-            Some(Instant::now())
-        } else {
-            deadline
-        };
+        Stopping {
+            queues,
+            was_running,
+            no_wait,
+            deadline: if no_wait {
+                Some(Instant::now())
+            } else {
+                deadline
+            },
+            left_before,
+        }
+    }
 
-        // Inside an async handler the wait must let this runtime thread's other tasks run
-        // elsewhere (`async_pool::BlockingWait`); on a current-thread runtime it cannot wait.
-        let wait_all = |deadline: Option<Instant>| {
-            let mut all_exited = true;
-            for q in &queues {
-                all_exited &= q.wait_workers(deadline);
-            }
-            all_exited
-        };
-        // Where it cannot wait (a current-thread runtime's handler), it only looks: the
-        // workers then finish the closed queue on their own (each within the deadline, which
-        // they know), so nothing queued is taken from them either.
-        let (all_exited, waited) = match blocking_wait(|| wait_all(deadline)) {
-            Some(all_exited) => (all_exited, true),
-            None => (wait_all(Some(Instant::now())), false),
-        };
+    /// The second half of a stop, after the wait for the workers (`waited`: false if it only
+    /// looked): leftovers, joins, the report (invariants 5 and 6).
+    pub(crate) fn finish_stop(
+        &self,
+        stopping: Stopping,
+        all_exited: bool,
+        waited: bool,
+    ) -> StopReport {
+        let Stopping {
+            queues,
+            was_running,
+            no_wait,
+            left_before,
+            ..
+        } = stopping;
         // Workers that met the deadline put their messages aside and exit quickly, so they may
         // all be gone by now: a leftover made during this stop also means "timed out" (unless
         // the `Mq` never ran: then the close itself made them, and no deadline was missed).
-        let made_left = queues.iter().map(|q| q.stats().left).sum::<u64>() > left_before;
+        let made_left = queues.iter().map(|q| q.left_by_stop()).sum::<u64>() > left_before;
         let timed_out = !all_exited || (was_running && made_left);
         for q in &queues {
             if timed_out && waited {
@@ -323,5 +423,6 @@ pub(crate) fn queue_report(
         in_flight,
         depth: s.depth,
         lost,
+        delayed: s.delayed,
     }
 }
