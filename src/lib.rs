@@ -102,13 +102,14 @@ pub use error::{
     TrySendError,
 };
 pub use handles::{bounded, unbounded, Receiver, Sender};
+pub use mq::{
+    BoxError, CancelToken, Cancelled, Ctx, DeadLetterReason, Mq, MqError, Msg, PublishError,
+    PublishOptions, Publisher, QueueOptions, QueueReport, QueueStats, RetryPolicy, SkipRetry,
+    StopReport, Transport,
+};
 #[cfg(feature = "durable")]
 #[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
 pub use mq::{Damage, DurableError, DurableOptions, RecoveryReport, SyncPolicy};
-pub use mq::{
-    Mq, MqError, Msg, PublishError, Publisher, QueueOptions, QueueReport, QueueStats, RetryPolicy,
-    StopReport, Transport,
-};
 #[cfg(feature = "nats")]
 pub use mq::{RemoteError, RemoteStats};
 pub use owned::{OwnedRecv, OwnedSend};

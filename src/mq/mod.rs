@@ -60,40 +60,49 @@
 #[cfg(feature = "tokio")]
 mod async_pool;
 mod clock;
+mod context;
 mod core;
 mod decision;
 #[cfg(feature = "durable")]
 pub mod durable;
 mod error;
+mod handler;
 mod live;
 mod msg;
 mod names;
 mod options;
+mod publish_with;
 mod publisher;
 mod registry;
 #[cfg(all(test, feature = "durable"))]
 mod registry_tests;
 mod remote;
 mod retry;
+mod skip;
 mod stats;
 mod stop;
+mod timeout;
 mod user_code;
 mod worker;
 
 #[cfg(feature = "tokio")]
 pub use async_pool::HandlerFuture;
+pub use context::{CancelToken, Cancelled, Ctx};
 #[cfg(feature = "durable")]
 pub use durable::{Damage, DurableError, DurableOptions, RecoveryReport, SyncPolicy};
 pub use error::{MqError, PublishError};
 pub use msg::Msg;
 pub use options::QueueOptions;
+pub use publish_with::PublishOptions;
 pub use publisher::Publisher;
 pub use registry::{Mq, QueueReport, StopReport};
 pub use remote::Transport;
 #[cfg(feature = "nats")]
 pub use remote::{RemoteError, RemoteStats};
 pub use retry::RetryPolicy;
+pub use skip::{DeadLetterReason, SkipRetry};
 pub use stats::QueueStats;
+pub use user_code::BoxError;
 
 #[allow(unused_imports)] // for the docs
 use crate::Queue;

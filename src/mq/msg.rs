@@ -29,7 +29,7 @@
 //! cost.
 
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A message as a handler sees it: its ID, its data, and where it is in its life.
 ///
@@ -59,6 +59,8 @@ pub struct Msg<T> {
     pub(crate) attempt: u32,
     pub(crate) queue: &'static str,
     pub(crate) enqueued_at: Instant,
+    /// The message's own options (`Envelope::extras`), kept across retries.
+    pub(crate) extras: Option<Box<Extras>>,
 }
 
 impl<T> Msg<T> {
@@ -88,6 +90,7 @@ impl<T> Msg<T> {
             attempt: self.attempt,
             enqueued_at: self.enqueued_at,
             not_before: None,
+            extras: self.extras,
             data: self.data,
         }
     }
@@ -112,7 +115,18 @@ pub(crate) struct Envelope<T> {
     pub(crate) enqueued_at: Instant,
     /// Set only for retries flushed into the queue at stop: do not run before this.
     pub(crate) not_before: Option<Instant>,
+    /// What only some messages carry, boxed so that a plain message pays one word (`None`).
+    pub(crate) extras: Option<Box<Extras>>,
     pub(crate) data: T,
+}
+
+/// The per-message data most messages do not have (one box, see `Envelope::extras`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Extras {
+    /// Handler timeout of each attempt, instead of the queue's (`publish_with.rs`).
+    pub(crate) timeout: Option<Duration>,
+    /// Attempts in all, instead of the retry policy's.
+    pub(crate) max_attempts: Option<u32>,
 }
 
 impl<T> Envelope<T> {
@@ -122,6 +136,7 @@ impl<T> Envelope<T> {
             attempt: 1,
             enqueued_at: Instant::now(),
             not_before: None,
+            extras: None,
             data,
         }
     }
@@ -143,6 +158,7 @@ impl<T> Envelope<T> {
             attempt: self.attempt,
             queue,
             enqueued_at: self.enqueued_at,
+            extras: self.extras,
         }
     }
 }

@@ -339,6 +339,7 @@ impl<T> Durable<T> {
                 attempt,
                 enqueued_at: Instant::now(),
                 not_before: None,
+                extras: None,
                 data,
             };
             // A fresh unbounded queue takes everything.

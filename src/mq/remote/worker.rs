@@ -51,6 +51,7 @@ use super::RemoteError;
 use crate::mq::core::{lock, LiveGuard, QueueCore};
 use crate::mq::decision::{decide, Decision};
 use crate::mq::retry::XorShift;
+use crate::mq::skip::DeadLetterReason;
 use crate::mq::stats::WorkerStats;
 use crate::mq::user_code::{call_handler, drop_failure, drop_quietly, BoxError, Failure};
 use crate::mq::{MqError, Msg};
@@ -412,6 +413,7 @@ fn handle_one<T, F, E>(
         attempt,
         queue: core.name,
         enqueued_at: published_instant(published),
+        extras: None,
     };
     if attempt == 1 && w.samples_latency() {
         w.record_latency(msg.enqueued_at.elapsed());
@@ -424,7 +426,7 @@ fn handle_one<T, F, E>(
     {
         // Delivered again and again without a decision: it kills its consumers.
         tracing::warn!(queue = %core.name, worker, msg_id = id, attempt, "mq: redelivered past its last attempt: dead-lettered unrun");
-        core.dead_letter(msg);
+        core.dead_letter(msg, DeadLetterReason::Redelivered);
         answer(remote, d, AckKind::Term, "term");
         WorkerStats::bump(&w.dead_lettered);
         WorkerStats::bump(&w.finished);
@@ -433,7 +435,8 @@ fn handle_one<T, F, E>(
     let progress = InProgress::new(slot, &d);
     let outcome = call_handler(handler, &msg);
     drop(progress);
-    let (failure, after) = match decide(outcome, attempt, core.policy(), rng) {
+    let max_attempts = core.policy().max_attempts();
+    let (failure, after) = match decide(outcome, attempt, || max_attempts, core.policy(), rng) {
         Decision::Handled => {
             answer(remote, d, AckKind::Ack, "ack");
             WorkerStats::bump(&w.ok);
@@ -447,14 +450,18 @@ fn handle_one<T, F, E>(
     match &failure {
         Failure::Error(_) => WorkerStats::bump(&w.failed),
         Failure::Panic(_) => WorkerStats::bump(&w.panicked),
+        Failure::TimedOut(_) => WorkerStats::bump(&w.timed_out),
+    }
+    if after.is_none() && failure.skips_retry() {
+        WorkerStats::bump(&w.skipped_retry);
     }
     tracing::warn!(
         queue = %core.name, worker, msg_id = id, attempt,
         "mq: handler failed: {}", failure.describe()
     );
-    drop_failure(failure, core.name);
     match after {
         Some(after) => {
+            drop_failure(failure, core.name);
             answer(
                 remote,
                 d,
@@ -467,7 +474,7 @@ fn handle_one<T, F, E>(
             drop_quietly(msg, core.name, "a message to retry");
         }
         None => {
-            core.dead_letter(msg);
+            core.dead_letter(msg, DeadLetterReason::from_failure(failure));
             answer(remote, d, AckKind::Term, "term");
             WorkerStats::bump(&w.dead_lettered);
             WorkerStats::bump(&w.finished);
