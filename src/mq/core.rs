@@ -199,8 +199,10 @@ impl<T: Send + 'static> QueueCore<T> {
         let exited = self.live.wait_exited(self.own_workers(), deadline);
         if exited {
             close_log_if_stopped(self);
-        } else if self.past_deadline() {
-            // The stop's deadline passed with handlers still running: cancel their tokens.
+        }
+        if self.past_deadline() {
+            // The stop's deadline has passed: the tokens are cancelled already (they compare
+            // it with the clock); this wakes their waiters that no timer wakes.
             self.tokens.fire_stop();
         }
         exited

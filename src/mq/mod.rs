@@ -14,6 +14,12 @@
 //! * [`Mq::stop`] drains every accepted message; [`Mq::stop_timeout`] gives up after a deadline
 //!   and hands the rest back through [`Publisher::drain_left`].
 //! * [`QueueStats`] counters are per worker, summed on read.
+//! * Job features: handlers can take a context ([`Mq::register_ctx`], [`Ctx`]: the message,
+//!   its attempt, its deadline and a [`CancelToken`] that fires at the attempt's timeout or at
+//!   `stop_timeout`'s deadline); [`QueueOptions::timeout`] and per-message
+//!   [`PublishOptions`] ([`Publisher::publish_with`]: timeout, attempts); [`SkipRetry`] for
+//!   errors that retrying cannot fix; a dead-letter handler that gets the last error
+//!   ([`QueueOptions::dead_letter_with_error`], [`DeadLetterReason`]).
 //!
 //! ```
 //! use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,7 +58,10 @@
 //! an attempt), `worker.rs` (worker threads), `async_pool.rs` (tokio tasks), `user_code.rs`
 //! (user code never kills a worker), `stop.rs` (the lifecycle state machine and the stop
 //! procedure), `live.rs` (the live-worker count), `clock.rs` (deadlines; stubbed under loom),
-//! `retry.rs` (timer, stop without losing retries), `stats.rs` (counters), `remote/` (queues
+//! `retry.rs` (timer, stop without losing retries), `stats.rs` (counters), `context.rs` (the
+//! handler context and its token), `handler.rs` (plain and context handlers), `timeout.rs`
+//! (an attempt with a deadline; what can be interrupted), `publish_with.rs` (per-message
+//! options), `skip.rs` (`SkipRetry`, dead-letter reasons), `remote/` (queues
 //! kept by a NATS JetStream server and shared between processes: [`Transport`], feature
 //! `nats`).
 #![forbid(unsafe_code)]

@@ -78,6 +78,11 @@ fn attempt_with_deadline<T, H: ThreadHandler<T>>(
             if let Err(failure) = outcome {
                 drop_failure(failure, core.name);
             }
+            if H::CTX {
+                // Already cancelled by its deadline: this wakes the waiters on clones of it
+                // that no timer wakes (`cancelled()` outside a tokio runtime).
+                token.cancel();
+            }
             Err(Failure::TimedOut(t))
         }
         _ => outcome,
