@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use segmq::{
-    BoxError, Ctx, DeadLetterReason, Mq, Msg, PublishOptions, QueueOptions, RetryPolicy,
-    SkipRetry, StopReport,
+    BoxError, Ctx, DeadLetterReason, Mq, Msg, PublishOptions, QueueOptions, RetryPolicy, SkipRetry,
+    StopReport,
 };
 
 /// The generous "eventually" of these tests.
@@ -21,7 +21,9 @@ fn recording<T: Send + 'static>(opts: QueueOptions<T>) -> (QueueOptions<T>, Dead
     let dead: Dead = Arc::default();
     let sink = dead.clone();
     let opts = opts.dead_letter_with_error(move |m: Msg<T>, why: DeadLetterReason| {
-        sink.lock().unwrap().push((m.id, m.attempt(), why.to_string()));
+        sink.lock()
+            .unwrap()
+            .push((m.id, m.attempt(), why.to_string()));
     });
     (opts, dead)
 }
@@ -39,13 +41,17 @@ fn the_token_fires_at_the_stop_deadline_in_a_thread_handler() {
     let (started_tx, started) = mpsc::channel();
     let (woke_tx, woke) = mpsc::channel();
     let p = mq
-        .register_ctx("stop-thread", QueueOptions::new(1), move |ctx: Ctx<'_, u8>| {
-            assert_eq!(ctx.deadline(), None, "no timeout, no stop yet");
-            started_tx.send(()).unwrap();
-            ctx.token().wait();
-            woke_tx.send((Instant::now(), ctx.deadline())).unwrap();
-            Ok::<_, BoxError>(())
-        })
+        .register_ctx(
+            "stop-thread",
+            QueueOptions::new(1),
+            move |ctx: Ctx<'_, u8>| {
+                assert_eq!(ctx.deadline(), None, "no timeout, no stop yet");
+                started_tx.send(()).unwrap();
+                ctx.token().wait();
+                woke_tx.send((Instant::now(), ctx.deadline())).unwrap();
+                Ok::<_, BoxError>(())
+            },
+        )
         .unwrap();
     p.publish(1).unwrap();
     mq.start().unwrap();
@@ -64,21 +70,26 @@ fn the_token_fires_at_the_stop_deadline_in_a_thread_handler() {
 }
 
 /// The same with an async handler awaiting `cancelled()`.
+#[cfg(feature = "tokio")]
 #[test]
 fn the_token_fires_at_the_stop_deadline_in_an_async_handler() {
     let mq = Mq::new();
     let (started_tx, started) = mpsc::channel();
     let (woke_tx, woke) = mpsc::channel();
     let p = mq
-        .register_async_ctx("stop-async", QueueOptions::new(1), move |ctx: Ctx<'_, u8>| {
-            let (started_tx, woke_tx) = (started_tx.clone(), woke_tx.clone());
-            Box::pin(async move {
-                started_tx.send(()).unwrap();
-                ctx.token().cancelled().await;
-                woke_tx.send(Instant::now()).unwrap();
-                Ok::<_, BoxError>(())
-            })
-        })
+        .register_async_ctx(
+            "stop-async",
+            QueueOptions::new(1),
+            move |ctx: Ctx<'_, u8>| {
+                let (started_tx, woke_tx) = (started_tx.clone(), woke_tx.clone());
+                Box::pin(async move {
+                    started_tx.send(()).unwrap();
+                    ctx.token().cancelled().await;
+                    woke_tx.send(Instant::now()).unwrap();
+                    Ok::<_, BoxError>(())
+                })
+            },
+        )
         .unwrap();
     p.publish(1).unwrap();
     mq.start().unwrap();
@@ -86,7 +97,10 @@ fn the_token_fires_at_the_stop_deadline_in_an_async_handler() {
     let asked = Instant::now();
     mq.stop_timeout(Duration::from_millis(50));
     let at = woke.recv_timeout(EVENTUALLY).unwrap();
-    assert!(at >= asked + Duration::from_millis(50), "woken before the deadline");
+    assert!(
+        at >= asked + Duration::from_millis(50),
+        "woken before the deadline"
+    );
     mq.stop();
     assert_accounted(&mq.stop_timeout(Duration::ZERO));
     assert_eq!(mq.stats("stop-async").unwrap().handled_ok, 1);
@@ -94,6 +108,7 @@ fn the_token_fires_at_the_stop_deadline_in_an_async_handler() {
 
 /// Per-queue timeout, async: attempt 1 never completes and is dropped at its deadline (its
 /// token cancelled, which a task it spawned sees); attempt 2 succeeds.
+#[cfg(feature = "tokio")]
 #[test]
 fn an_async_handler_is_dropped_at_its_deadline_and_retried() {
     let mq = Mq::new();
@@ -137,7 +152,13 @@ fn an_async_handler_is_dropped_at_its_deadline_and_retried() {
     assert_eq!(attempts.try_iter().collect::<Vec<_>>(), [1, 2]);
     let s = mq.stats("async-timeout").unwrap();
     assert_eq!(
-        (s.timed_out, s.failed, s.retried, s.handled_ok, s.dead_lettered),
+        (
+            s.timed_out,
+            s.failed,
+            s.retried,
+            s.handled_ok,
+            s.dead_lettered
+        ),
         (1, 0, 1, 1, 0)
     );
     assert_accounted(&mq.stop_timeout(Duration::ZERO));
@@ -155,7 +176,9 @@ fn a_thread_handler_that_returns_late_is_timed_out_and_retried() {
     let p = mq
         .register_ctx("thread-timeout", opts, move |ctx: Ctx<'_, u8>| {
             let deadline = ctx.deadline().expect("the queue's timeout");
-            attempts_tx.send((ctx.attempt(), ctx.is_cancelled())).unwrap();
+            attempts_tx
+                .send((ctx.attempt(), ctx.is_cancelled()))
+                .unwrap();
             if ctx.attempt() == 1 {
                 ctx.token().wait();
                 assert!(Instant::now() >= deadline, "the token fired early");
@@ -238,7 +261,10 @@ fn a_message_timeout_overrides_the_queue_timeout() {
     mq.start().unwrap();
     mq.stop(); // no stop deadline: the tokens' deadlines are the timeouts
     assert_accounted(&mq.stop_timeout(Duration::ZERO));
-    assert_eq!(*dead.lock().unwrap(), [(zero, 1, "timed out after 0ns".into())]);
+    assert_eq!(
+        *dead.lock().unwrap(),
+        [(zero, 1, "timed out after 0ns".into())]
+    );
     let s = mq.stats("override").unwrap();
     assert_eq!((s.published, s.handled_ok, s.timed_out), (11, 10, 1));
 }
@@ -273,7 +299,13 @@ fn skip_retry_dead_letters_at_once_with_the_error() {
     );
     let s = mq.stats("skip").unwrap();
     assert_eq!(
-        (s.failed, s.skipped_retry, s.retried, s.dead_lettered, s.handled_ok),
+        (
+            s.failed,
+            s.skipped_retry,
+            s.retried,
+            s.dead_lettered,
+            s.handled_ok
+        ),
         (3, 1, 2, 1, 2)
     );
     assert_accounted(&mq.stop_timeout(Duration::ZERO));
@@ -387,6 +419,7 @@ fn each_attempt_gets_a_token_of_its_own() {
 
 /// Retries keep the message's options: a message limited to 2 attempts with a zero timeout is
 /// tried twice, both timed out, whatever the handler returns.
+#[cfg(feature = "tokio")]
 #[test]
 fn options_survive_retries_of_an_async_handler() {
     let mq = Mq::new();
@@ -421,7 +454,9 @@ fn options_survive_retries_of_an_async_handler() {
 fn leftovers_with_options_are_accounted() {
     let mq = Mq::new();
     let p = mq
-        .register_with("left", QueueOptions::new(1), |_: &Msg<u8>| Ok::<_, BoxError>(()))
+        .register_with("left", QueueOptions::new(1), |_: &Msg<u8>| {
+            Ok::<_, BoxError>(())
+        })
         .unwrap();
     p.publish_with(1, PublishOptions::new().max_attempts(3))
         .unwrap();
@@ -446,11 +481,45 @@ fn publish_with_options_is_refused_on_a_durable_queue() {
     let err = p
         .publish_with(7, PublishOptions::new().max_attempts(2))
         .unwrap_err();
-    assert!(matches!(err, segmq::PublishError::Unsupported { .. }), "{err:?}");
+    assert!(
+        matches!(err, segmq::PublishError::Unsupported { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("durable-opts"), "{err}");
     assert_eq!(err.into_inner(), 7);
     p.publish_with(8, PublishOptions::new()).unwrap();
     mq.start().unwrap();
     mq.stop();
     assert_eq!(mq.stats("durable-opts").unwrap().handled_ok, 1);
+}
+
+/// A clone of the token awaited outside any tokio runtime (no timer to wake it at the
+/// deadline) is woken by the stop when its deadline passes, even if the handler itself ended
+/// at that deadline.
+#[test]
+fn the_stop_wakes_a_clone_awaited_outside_tokio() {
+    let mq = Mq::new();
+    let (started_tx, started) = mpsc::channel();
+    let (woke_tx, woke) = mpsc::channel();
+    let p = mq
+        .register_ctx("clone", QueueOptions::new(1), move |ctx: Ctx<'_, u8>| {
+            let token = ctx.token().clone();
+            let woke_tx = woke_tx.clone();
+            std::thread::spawn(move || {
+                futures_executor::block_on(token.cancelled());
+                woke_tx.send(()).unwrap();
+            });
+            started_tx.send(()).unwrap();
+            ctx.token().wait();
+            Ok::<_, BoxError>(())
+        })
+        .unwrap();
+    p.publish(1).unwrap();
+    mq.start().unwrap();
+    started.recv_timeout(EVENTUALLY).unwrap();
+    mq.stop_timeout(Duration::from_millis(20));
+    woke.recv_timeout(EVENTUALLY)
+        .expect("the clone was never woken");
+    mq.stop();
+    assert_accounted(&mq.stop_timeout(Duration::ZERO));
 }

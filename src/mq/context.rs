@@ -256,9 +256,13 @@ impl CancelToken {
     /// A future that completes when the token fires; for async handlers:
     /// `tokio::select! { r = work() => r, _ = ctx.token().cancelled() => Err(..) }`.
     ///
-    /// Inside a tokio runtime (feature `tokio`) it also wakes at the deadline on its own;
-    /// elsewhere it wakes when the token is cancelled, when the stop's deadline passes, and
-    /// when the worker cancels it at an async handler's deadline.
+    /// Inside a tokio runtime (feature `tokio`) it also wakes at the deadline on its own.
+    /// Elsewhere (another executor) no timer wakes it, only events: a [`cancel`](Self::cancel),
+    /// the worker at the end of an attempt that ran past its deadline (an async handler's
+    /// future dropped, a thread handler returning late), and a
+    /// [`stop_timeout`](crate::Mq::stop_timeout) that reaches its deadline while it waits for
+    /// the workers. A clone that outlives its attempt on such an executor may thus sleep past
+    /// a deadline; [`is_cancelled`](Self::is_cancelled) is exact everywhere.
     pub fn cancelled(&self) -> Cancelled<'_> {
         Cancelled {
             token: self,
