@@ -523,3 +523,20 @@ fn the_stop_wakes_a_clone_awaited_outside_tokio() {
     mq.stop();
     assert_accounted(&mq.stop_timeout(Duration::ZERO));
 }
+
+/// The public types are `Send` and `Sync` where a user needs them (tokens and contexts cross
+/// threads and `.await`s; reasons and errors are stored).
+#[test]
+fn the_context_types_are_send_and_sync() {
+    fn send_sync<X: Send + Sync>() {}
+    fn send<X: Send>() {}
+    send_sync::<segmq::CancelToken>();
+    send_sync::<Ctx<'static, String>>();
+    send::<segmq::Cancelled<'static>>();
+    send_sync::<DeadLetterReason>();
+    send_sync::<SkipRetry>();
+    send_sync::<PublishOptions>();
+    let t = segmq::CancelToken::new();
+    assert!(format!("{t:?}").contains("cancelled: false"));
+    assert!(format!("{:?}", PublishOptions::new().max_attempts(0)).contains("Some(1)"));
+}

@@ -86,9 +86,14 @@ impl<T: Send + 'static> Publisher<T> {
     /// [`publish`](Self::publish) (waits for room on a bounded queue, `Closed(data)` after
     /// stop). Returns the message ID.
     ///
-    /// Non-empty options on a durable or remote queue fail with
-    /// [`PublishError::Unsupported`] (see the module docs of `publish_with.rs`: they would not
-    /// survive a crash or reach another process).
+    /// The options stay with the message through its retries and come back with it as a
+    /// leftover ([`drain_left`](Self::drain_left)).
+    ///
+    /// Durable and remote queues: the options are not written to a durable queue's log (its
+    /// records hold the payload, and the attempt count) nor carried by a remote queue's wire
+    /// format, so they would be forgotten at a crash or on another process. Non-empty options
+    /// there fail with [`PublishError::Unsupported`], which names the queue and gives the data
+    /// back; empty options are a plain publish.
     ///
     /// ```
     /// use std::time::Duration;
