@@ -23,8 +23,9 @@
 //!
 //! A plain handler's attempt on a queue without a timeout, of a message without options, is
 //! the call it always was: the only additions are two tests (`timeout.is_none()`,
-//! `extras.is_none()`) of words already in cache. With a timeout, the attempt reads the clock
-//! twice (start, end).
+//! `extras.is_none()`) of words already in cache. With a timeout, a thread attempt reads the
+//! clock twice (start, end); an async attempt reads it once and boxes the handler's call beside
+//! a tokio timer entry (so that the dropped future's `Drop` can run guarded).
 
 use std::time::{Duration, Instant};
 
