@@ -540,3 +540,42 @@ fn the_context_types_are_send_and_sync() {
     assert!(format!("{t:?}").contains("cancelled: false"));
     assert!(format!("{:?}", PublishOptions::new().max_attempts(0)).contains("Some(1)"));
 }
+
+/// A retry waiting in the timer when the stop begins is put back with its due time (kept in
+/// the message's extras, not in every envelope) and does not run before it; a message with
+/// options keeps them through that too.
+#[test]
+fn a_retry_flushed_at_stop_keeps_its_due_time_and_options() {
+    let backoff = Duration::from_millis(100);
+    let mq = Mq::new();
+    let (tx, rx) = mpsc::channel();
+    let opts = QueueOptions::new(1).retry(RetryPolicy::fixed(2, backoff));
+    let (opts, dead) = recording(opts);
+    let p = mq
+        .register_with("flushed", opts, move |m: &Msg<u8>| {
+            tx.send((m.data, m.attempt(), Instant::now())).unwrap();
+            Err::<(), _>("not yet")
+        })
+        .unwrap();
+    mq.start().unwrap();
+    p.publish(0).unwrap();
+    p.publish_with(1, PublishOptions::new().max_attempts(3))
+        .unwrap();
+    let mut first = Vec::new();
+    for _ in 0..2 {
+        first.push(rx.recv_timeout(EVENTUALLY).unwrap());
+    }
+    mq.stop(); // both retries are in the timer: flushed with their due times
+    let later: Vec<_> = rx.try_iter().collect();
+    for (data, attempt, at) in &later {
+        if *attempt == 2 {
+            let (_, _, failed_at) = first.iter().find(|f| f.0 == *data).unwrap();
+            assert!(*at >= *failed_at + backoff, "ran before its due time");
+        }
+    }
+    let mut attempts: Vec<(u8, u32)> = first.iter().chain(&later).map(|f| (f.0, f.1)).collect();
+    attempts.sort();
+    assert_eq!(attempts, [(0, 1), (0, 2), (1, 1), (1, 2), (1, 3)]);
+    assert_eq!(dead.lock().unwrap().len(), 2);
+    assert_accounted(&mq.stop_timeout(Duration::ZERO));
+}

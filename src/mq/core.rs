@@ -322,10 +322,10 @@ impl<T: Send + 'static> QueueCore<T> {
         &self,
         w: &WorkerStats,
         seq: u64,
-        env: Envelope<T>,
+        mut env: Envelope<T>,
     ) -> Option<(Msg<T>, Option<Instant>)> {
         WorkerStats::bump(&w.popped);
-        let not_before = env.not_before;
+        let not_before = env.take_not_before();
         let msg = env.into_msg(seq, self.name);
         if self.past_deadline() {
             self.abandon(w, msg);
@@ -530,7 +530,7 @@ impl<T: Send + 'static> Pending for Retry<T> {
     fn requeue(self: Box<Self>, not_before: Option<Instant>) -> Option<Box<dyn Pending>> {
         let Retry { core, msg } = *self;
         let mut env = msg.into_envelope();
-        env.not_before = not_before;
+        env.set_not_before(not_before);
         match core.queue.chan.try_send(env) {
             Ok(_) => {
                 core.stats.requeued.fetch_add(1, Relaxed);
@@ -551,7 +551,7 @@ impl<T: Send + 'static> Pending for Retry<T> {
     fn park(self: Box<Self>, not_before: Instant) {
         let Retry { core, msg } = *self;
         let mut env = msg.into_envelope();
-        env.not_before = Some(not_before);
+        env.set_not_before(Some(not_before));
         core.park(env);
     }
 

@@ -89,7 +89,6 @@ impl<T> Msg<T> {
             id: Some(self.id),
             attempt: self.attempt,
             enqueued_at: self.enqueued_at,
-            not_before: None,
             extras: self.extras,
             data: self.data,
         }
@@ -113,8 +112,6 @@ pub(crate) struct Envelope<T> {
     /// Attempt number the next delivery will be (1 for a fresh message).
     pub(crate) attempt: u32,
     pub(crate) enqueued_at: Instant,
-    /// Set only for retries flushed into the queue at stop: do not run before this.
-    pub(crate) not_before: Option<Instant>,
     /// What only some messages carry, boxed so that a plain message pays one word (`None`).
     pub(crate) extras: Option<Box<Extras>>,
     pub(crate) data: T,
@@ -127,6 +124,9 @@ pub(crate) struct Extras {
     pub(crate) timeout: Option<Duration>,
     /// Attempts in all, instead of the retry policy's.
     pub(crate) max_attempts: Option<u32>,
+    /// Set only for retries flushed into the queue at stop: do not run before this. (Here,
+    /// not in the envelope: 16 bytes every slot would carry for a rare case.)
+    pub(crate) not_before: Option<Instant>,
 }
 
 impl<T> Envelope<T> {
@@ -135,7 +135,6 @@ impl<T> Envelope<T> {
             id: None,
             attempt: 1,
             enqueued_at: Instant::now(),
-            not_before: None,
             extras: None,
             data,
         }
@@ -147,6 +146,29 @@ impl<T> Envelope<T> {
         Self {
             id: Some(id),
             ..Self::fresh(data)
+        }
+    }
+
+    /// Takes the time before which the message must not run (a retry flushed at stop).
+    #[inline]
+    pub(crate) fn take_not_before(&mut self) -> Option<Instant> {
+        match &mut self.extras {
+            None => None,
+            Some(x) => x.not_before.take(),
+        }
+    }
+
+    /// Sets (or clears) the time before which the message must not run.
+    pub(crate) fn set_not_before(&mut self, t: Option<Instant>) {
+        match (&mut self.extras, t) {
+            (None, None) => {}
+            (Some(x), t) => x.not_before = t,
+            (None, Some(t)) => {
+                self.extras = Some(Box::new(Extras {
+                    not_before: Some(t),
+                    ..Extras::default()
+                }));
+            }
         }
     }
 

@@ -76,6 +76,7 @@ impl PublishOptions {
             Box::new(Extras {
                 timeout: self.timeout,
                 max_attempts: self.max_attempts,
+                ..Extras::default()
             })
         })
     }
