@@ -17,6 +17,8 @@ mod batch;
 #[cfg(loom)]
 mod bounded;
 #[cfg(loom)]
+mod context;
+#[cfg(loom)]
 mod handles;
 #[cfg(loom)]
 mod mq;

@@ -106,13 +106,14 @@ pub use handles::{bounded, unbounded, Receiver, Sender};
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use mq::AsyncRuntime;
+pub use mq::{
+    BoxError, CancelToken, Cancelled, Ctx, DeadLetterReason, Mq, MqError, Msg, PublishError,
+    PublishOptions, Publisher, QueueOptions, QueueReport, QueueStats, RetryPolicy, SkipRetry,
+    StopReport, Transport, DELAYED_ID_BASE,
+};
 #[cfg(feature = "durable")]
 #[cfg_attr(docsrs, doc(cfg(feature = "durable")))]
 pub use mq::{Damage, DurableError, DurableOptions, RecoveryReport, SyncPolicy};
-pub use mq::{
-    Mq, MqError, Msg, PublishError, Publisher, QueueOptions, QueueReport, QueueStats, RetryPolicy,
-    StopReport, Transport, DELAYED_ID_BASE,
-};
 #[cfg(feature = "nats")]
 pub use mq::{RemoteError, RemoteStats};
 pub use owned::{OwnedRecv, OwnedSend};

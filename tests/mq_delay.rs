@@ -367,7 +367,10 @@ fn a_durable_queue_refuses_a_delayed_publish() {
         .register_with("kept", opts, |_: &Msg<u32>| Ok::<_, BoxError>(()))
         .unwrap();
     let err = p.publish_in(Duration::from_secs(1), 7).unwrap_err();
-    assert!(matches!(err, PublishError::Unsupported(7, _)), "{err:?}");
+    assert!(
+        matches!(err, PublishError::Unsupported { data: 7, .. }),
+        "{err:?}"
+    );
     let text = err.to_string();
     assert!(
         text.contains("`kept`") && text.contains("durable"),

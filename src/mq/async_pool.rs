@@ -28,12 +28,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use super::context::CancelToken;
 use super::core::{LiveGuard, Next, QueueCore};
 use super::decision::decide;
+use super::handler::{AsyncHandler, Plain};
 use super::msg::Envelope;
 use super::observe;
+use super::publish_with::max_attempts_of;
 use super::retry::XorShift;
 use super::stats::WorkerStats;
+use super::timeout::attempt_async;
 use super::user_code::Failure;
 use super::{Mq, MqError, Msg, Publisher, QueueOptions};
 use crate::channel::{Channel, Waiter};
@@ -164,6 +168,20 @@ impl Mq {
         F: for<'a> Fn(&'a Msg<T>) -> HandlerFuture<'a, E> + Send + Sync + 'static,
         E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
     {
+        self.register_async_handler(name, options, Plain::new(handler))
+    }
+
+    /// `register_async` and `register_async_ctx` (`handler.rs`).
+    pub(crate) fn register_async_handler<T, H>(
+        &self,
+        name: &str,
+        options: QueueOptions<T>,
+        handler: H,
+    ) -> Result<Publisher<T>, MqError>
+    where
+        T: Send + Sync + 'static,
+        H: AsyncHandler<T>,
+    {
         #[cfg(feature = "nats")]
         if options.remote.is_some() {
             return Err(MqError::Unsupported {
@@ -248,7 +266,11 @@ impl Drop for Polling {
 
 /// Runs the handler's future to completion, catching a panic in the call or in any poll (and
 /// in the conversion of its error).
-async fn call<'a, T, F, E>(core: usize, handler: &F, msg: &'a Msg<T>) -> Result<(), Failure>
+pub(crate) async fn call<'a, T, F, E>(
+    core: usize,
+    handler: &F,
+    msg: &'a Msg<T>,
+) -> Result<(), Failure>
 where
     F: Fn(&'a Msg<T>) -> HandlerFuture<'a, E>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -309,18 +331,19 @@ impl<T: Send + 'static> Drop for InFlight<'_, T> {
 }
 
 /// One worker task.
-async fn run_task<T, F, E>(
+async fn run_task<T, H>(
     core: Arc<QueueCore<T>>,
     worker: usize,
     w: Arc<WorkerStats>,
     _live: LiveGuard<T>,
-    handler: Arc<F>,
+    handler: Arc<H>,
 ) where
     T: Send + Sync + 'static,
-    F: for<'a> Fn(&'a Msg<T>) -> HandlerFuture<'a, E> + Send + Sync + 'static,
-    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    H: AsyncHandler<T>,
 {
     let mut rng = XorShift::new(worker as u64 ^ 0xA5A5);
+    // The task's token, renewed per attempt for a context handler (`context.rs`).
+    let mut token = CancelToken::attached(core.tokens.clone(), None);
     let me = Arc::as_ptr(&core) as usize;
     loop {
         let recv: RecvSeq<'_, Envelope<T>> = RecvSeq {
@@ -349,10 +372,11 @@ async fn run_task<T, F, E>(
             }
         }
         loop {
-            let attempt = call(me, &*handler, held.msg());
+            let attempt = attempt_async(&core, me, &*handler, held.msg(), &mut token);
             let outcome = observe::attempt_async(&core, &w, held.msg(), attempt).await;
             let msg = held.take();
-            let decision = decide(outcome, msg.attempt, core.policy(), &mut rng);
+            let max_attempts = || max_attempts_of(&core, &msg);
+            let decision = decide(outcome, msg.attempt, max_attempts, core.policy(), &mut rng);
             match core.settle(&w, worker, msg, decision) {
                 Next::Done => break,
                 Next::RetryHere(m, due) => {

@@ -35,12 +35,14 @@ use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
 use super::clock;
+use super::context::Shared;
 use super::decision::Decision;
 use super::live::LiveWorkers;
 use super::metrics::QueueMetrics;
 use super::msg::Envelope;
 use super::options::DeadLetter;
 use super::retry::{Pending, RetryPolicy, RetryTimer};
+use super::skip::DeadLetterReason;
 use super::stats::{self, CoreStats, QueueStats, WorkerStats};
 use super::user_code::{self, drop_failure, drop_quietly, panic_text};
 use super::{MqError, Msg};
@@ -101,6 +103,11 @@ pub(crate) struct QueueCore<T> {
     /// The drop-oldest overflow policy (`QueueOptions::drop_oldest`): publishes displace the
     /// oldest message of the full bounded queue instead of waiting.
     pub(crate) drop_oldest: bool,
+    /// The handler timeout of each attempt (`QueueOptions::timeout`, `timeout.rs`).
+    pub(crate) timeout: Option<Duration>,
+    /// What the cancellation tokens of this queue's handlers share (`context.rs`): the stop
+    /// deadline and its wake-up.
+    pub(crate) tokens: Arc<Shared>,
     policy: RetryPolicy,
     dead_letter: Option<DeadLetter<T>>,
     timer: Arc<RetryTimer>,
@@ -153,6 +160,8 @@ impl<T: Send + 'static> QueueCore<T> {
             queue: make_queue(name, capacity)?,
             concurrency,
             drop_oldest: false,
+            timeout: None,
+            tokens: Arc::new(Shared::new()),
             policy,
             dead_letter,
             timer,
@@ -204,6 +213,11 @@ impl<T: Send + 'static> QueueCore<T> {
         let exited = self.live.wait_exited(self.own_workers(), deadline);
         if exited {
             close_log_if_stopped(self);
+        }
+        if self.past_deadline() {
+            // The stop's deadline has passed: the tokens are cancelled already (they compare
+            // it with the clock); this wakes their waiters that no timer wakes.
+            self.tokens.fire_stop();
         }
         exited
     }
@@ -260,6 +274,7 @@ impl<T: Send + 'static> QueueCore<T> {
         let nanos = u64::try_from(nanos).unwrap_or(NO_DEADLINE - 1);
         // AcqRel: pairs with the Acquire loads in `past_deadline`/`cap_at_deadline`.
         self.deadline.fetch_min(nanos, Ordering::AcqRel);
+        self.tokens.set_stop_deadline(deadline);
     }
 
     /// Marks the queue as stopping (called under the timer lock, see `retry.rs`).
@@ -357,10 +372,10 @@ impl<T: Send + 'static> QueueCore<T> {
         &self,
         w: &WorkerStats,
         seq: u64,
-        env: Envelope<T>,
+        mut env: Envelope<T>,
     ) -> Option<(Msg<T>, Option<Instant>)> {
         WorkerStats::bump(&w.popped);
-        let not_before = env.not_before;
+        let not_before = env.take_not_before();
         let msg = env.into_msg(seq, self.name);
         if self.past_deadline() {
             self.abandon(w, msg);
@@ -419,27 +434,20 @@ impl<T: Send + 'static> QueueCore<T> {
             d.attempted(msg.id, msg.attempt);
         }
         // Count and log the failure (the log formats user code: guarded).
-        match &failure {
-            user_code::Failure::Error(_) => {
-                WorkerStats::bump(&w.failed);
-                self.metrics.failed();
-            }
-            user_code::Failure::Panic(_) => {
-                WorkerStats::bump(&w.panicked);
-                self.metrics.panicked();
-            }
-        }
+        count_failure(w, &self.metrics, &failure, retry_after.is_none());
         tracing::warn!(
             queue = %self.name, worker, msg_id = msg.id, attempt = msg.attempt,
             "mq: handler failed: {}", failure.describe()
         );
-        drop_failure(failure, self.name);
         let after = match retry_after {
-            Some(after) => after,
+            Some(after) => {
+                drop_failure(failure, self.name);
+                after
+            }
             None => {
                 #[cfg(feature = "durable")]
                 let id = msg.id;
-                self.dead_letter(msg);
+                self.dead_letter(msg, DeadLetterReason::from_failure(failure));
                 #[cfg(feature = "durable")]
                 if let Some(d) = &self.durable {
                     d.done(id);
@@ -475,14 +483,14 @@ impl<T: Send + 'static> QueueCore<T> {
         }
     }
 
-    pub(crate) fn dead_letter(&self, msg: Msg<T>) {
+    pub(crate) fn dead_letter(&self, msg: Msg<T>, reason: DeadLetterReason) {
         if self.dead_letter.is_none() {
             tracing::error!(
                 queue = %self.name, msg_id = msg.id, attempts = msg.attempt,
                 "mq: message dead-lettered (no dead-letter handler)"
             );
         }
-        self.to_dead_letter_handler(msg, "a dead-lettered message");
+        self.to_dead_letter_handler(msg, reason, "a dead-lettered message");
     }
 
     /// A message the drop-oldest policy pushed out of the full queue (`seq` is its slot's
@@ -496,19 +504,20 @@ impl<T: Send + 'static> QueueCore<T> {
             queue = %self.name, msg_id = msg.id,
             "mq: message displaced by a newer one (drop-oldest overflow)"
         );
-        self.to_dead_letter_handler(msg, "a displaced message");
+        self.to_dead_letter_handler(msg, DeadLetterReason::Displaced, "a displaced message");
     }
 
     /// Runs the dead-letter handler on `msg` (guarded: a panic there is logged), or drops it
     /// (guarded too) when there is none.
-    fn to_dead_letter_handler(&self, msg: Msg<T>, what: &'static str) {
+    fn to_dead_letter_handler(&self, msg: Msg<T>, reason: DeadLetterReason, what: &'static str) {
         let id = msg.id;
         match &self.dead_letter {
             None => {
                 drop_quietly(msg, self.name, what);
+                drop_quietly(reason, self.name, "a handler's error");
             }
             Some(handler) => {
-                if let Err(p) = user_code::call_quietly(|| handler(msg)) {
+                if let Err(p) = user_code::call_quietly(|| handler(msg, reason)) {
                     tracing::error!(
                         queue = %self.name, msg_id = id,
                         "mq: dead-letter handler panicked: {}", panic_text(&*p)
@@ -516,6 +525,33 @@ impl<T: Send + 'static> QueueCore<T> {
                     user_code::drop_payload(p);
                 }
             }
+        }
+    }
+}
+
+/// Counts a failed attempt: as failed, panicked or timed out, and as a skipped retry when it
+/// asked not to be retried (`last`: it is dead-lettered now).
+fn count_failure(
+    w: &WorkerStats,
+    metrics: &QueueMetrics,
+    failure: &user_code::Failure,
+    last: bool,
+) {
+    match failure {
+        user_code::Failure::Error(_) => {
+            WorkerStats::bump(&w.failed);
+            metrics.failed();
+            if last && failure.skips_retry() {
+                WorkerStats::bump(&w.skipped_retry);
+            }
+        }
+        user_code::Failure::Panic(_) => {
+            WorkerStats::bump(&w.panicked);
+            metrics.panicked();
+        }
+        user_code::Failure::TimedOut(_) => {
+            WorkerStats::bump(&w.timed_out);
+            metrics.timed_out();
         }
     }
 }
@@ -563,7 +599,7 @@ impl<T: Send + 'static> Pending for Retry<T> {
     fn requeue(self: Box<Self>, not_before: Option<Instant>) -> Option<Box<dyn Pending>> {
         let Retry { core, msg } = *self;
         let mut env = msg.into_envelope();
-        env.not_before = not_before;
+        env.set_not_before(not_before);
         match core.queue.chan.try_send(env) {
             Ok(_) => {
                 core.stats.requeued.fetch_add(1, Relaxed);
@@ -584,7 +620,7 @@ impl<T: Send + 'static> Pending for Retry<T> {
     fn park(self: Box<Self>, not_before: Instant) {
         let Retry { core, msg } = *self;
         let mut env = msg.into_envelope();
-        env.not_before = Some(not_before);
+        env.set_not_before(Some(not_before));
         core.park(env);
     }
 

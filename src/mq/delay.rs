@@ -142,13 +142,11 @@ impl<T: Send + 'static> Publisher<T> {
     pub fn publish_in(&self, delay: Duration, data: T) -> Result<u64, PublishError<T>> {
         match Instant::now().checked_add(delay) {
             Some(at) => self.publish_at(at, data),
-            None => Err(PublishError::Unsupported(
+            None => Err(PublishError::Unsupported {
                 data,
-                format!(
-                    "mq: queue `{}`: a delay of {delay:?} is past the clock's range",
-                    self.core.name
-                ),
-            )),
+                queue: self.core.name,
+                what: format!("a delay of {delay:?} (past the clock's range)").into(),
+            }),
         }
     }
 
@@ -194,10 +192,11 @@ impl<T: Send + 'static> Publisher<T> {
     /// ```
     pub fn publish_at(&self, at: Instant, data: T) -> Result<u64, PublishError<T>> {
         if let Some(what) = refusal(&self.core) {
-            return Err(PublishError::Unsupported(
+            return Err(PublishError::Unsupported {
                 data,
-                format!("mq: queue `{}`: {what} is not supported", self.core.name),
-            ));
+                queue: self.core.name,
+                what: what.into(),
+            });
         }
         if at <= Instant::now() {
             return self.publish(data);
@@ -218,7 +217,10 @@ impl<T: Send + 'static> Publisher<T> {
             env,
         };
         match core.timer().schedule(at, job, || core.is_stopping()) {
-            Ok(()) => Ok(id),
+            Ok(()) => {
+                core.metrics.published(&core.queue);
+                Ok(id)
+            }
             Err(job) => {
                 core.delays.pending.fetch_sub(1, Relaxed);
                 Err(PublishError::Closed(job.env.data))

@@ -3,6 +3,7 @@
 //!
 //! Like the queue errors, `Debug` never needs `T: Debug`.
 
+use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
 
@@ -156,9 +157,18 @@ pub enum PublishError<T> {
     Closed(T),
     /// The queue is bounded and full.
     Full(T),
-    /// The queue cannot take this kind of publish (a delayed publish on a durable or remote
-    /// queue, a delay past the clock's range); the text names the queue and what.
-    Unsupported(T, String),
+    /// The queue cannot take this publish as asked: per-message options
+    /// ([`Publisher::publish_with`](crate::Publisher::publish_with)) or a delay
+    /// ([`Publisher::publish_at`](crate::Publisher::publish_at)) on a durable or remote queue,
+    /// or a delay past the clock's range.
+    Unsupported {
+        /// The data, not published.
+        data: T,
+        /// The queue's name.
+        queue: &'static str,
+        /// What it cannot do.
+        what: Cow<'static, str>,
+    },
     /// A durable queue could not log the message (disk error, or a payload the codec refused);
     /// the error names the file. Only with the `durable` feature.
     #[cfg(feature = "durable")]
@@ -177,7 +187,7 @@ impl<T> PublishError<T> {
     pub fn into_inner(self) -> T {
         match self {
             Self::UnknownQueue(t) | Self::TypeMismatch(t) | Self::Closed(t) | Self::Full(t) => t,
-            Self::Unsupported(t, _) => t,
+            Self::Unsupported { data, .. } => data,
             #[cfg(feature = "durable")]
             Self::Storage(t, _) => t,
             #[cfg(feature = "nats")]
@@ -201,7 +211,11 @@ impl<T> PublishError<T> {
             Self::TypeMismatch(t) => PublishError::TypeMismatch(f(t)),
             Self::Closed(t) => PublishError::Closed(f(t)),
             Self::Full(t) => PublishError::Full(f(t)),
-            Self::Unsupported(t, what) => PublishError::Unsupported(f(t), what),
+            Self::Unsupported { data, queue, what } => PublishError::Unsupported {
+                data: f(data),
+                queue,
+                what,
+            },
             #[cfg(feature = "durable")]
             Self::Storage(t, e) => PublishError::Storage(f(t), e),
             #[cfg(feature = "nats")]
@@ -212,13 +226,6 @@ impl<T> PublishError<T> {
 
 impl<T> fmt::Debug for PublishError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Self::Unsupported(_, what) = self {
-            return f
-                .debug_tuple("Unsupported")
-                .field(&"..")
-                .field(what)
-                .finish();
-        }
         #[cfg(feature = "durable")]
         if let Self::Storage(_, e) = self {
             return f.debug_tuple("Storage").field(&"..").field(e).finish();
@@ -227,12 +234,19 @@ impl<T> fmt::Debug for PublishError<T> {
         if let Self::Remote(_, e) = self {
             return f.debug_tuple("Remote").field(&"..").field(e).finish();
         }
+        if let Self::Unsupported { queue, what, .. } = self {
+            return f
+                .debug_struct("Unsupported")
+                .field("queue", queue)
+                .field("what", what)
+                .finish_non_exhaustive();
+        }
         f.write_str(match self {
             Self::UnknownQueue(_) => "UnknownQueue(..)",
             Self::TypeMismatch(_) => "TypeMismatch(..)",
             Self::Closed(_) => "Closed(..)",
             Self::Full(_) => "Full(..)",
-            Self::Unsupported(..) => "Unsupported(..)",
+            Self::Unsupported { .. } => "Unsupported(..)",
             #[cfg(feature = "durable")]
             Self::Storage(..) => "Storage(..)",
             #[cfg(feature = "nats")]
@@ -243,9 +257,6 @@ impl<T> fmt::Debug for PublishError<T> {
 
 impl<T> fmt::Display for PublishError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Self::Unsupported(_, what) = self {
-            return f.write_str(what);
-        }
         #[cfg(feature = "durable")]
         if let Self::Storage(_, e) = self {
             return write!(f, "mq: publishing to a durable queue: {e}");
@@ -254,12 +265,15 @@ impl<T> fmt::Display for PublishError<T> {
         if let Self::Remote(_, e) = self {
             return write!(f, "mq: publishing to a remote queue: {e}");
         }
+        if let Self::Unsupported { queue, what, .. } = self {
+            return write!(f, "mq: queue `{queue}`: {what} is not supported");
+        }
         f.write_str(match self {
             Self::UnknownQueue(_) => "mq: publishing to an unknown queue",
             Self::TypeMismatch(_) => "mq: publishing a message of the wrong type",
             Self::Closed(_) => "mq: publishing to a stopped queue",
             Self::Full(_) => "mq: publishing to a full queue",
-            Self::Unsupported(..) => "mq: publishing: not supported",
+            Self::Unsupported { .. } => "mq: unsupported publish",
             #[cfg(feature = "durable")]
             Self::Storage(..) => "mq: publishing to a durable queue: storage error",
             #[cfg(feature = "nats")]

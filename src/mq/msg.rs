@@ -35,7 +35,7 @@
 //! cost.
 
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A message as a handler sees it: its ID, its data, and where it is in its life.
 ///
@@ -65,7 +65,7 @@ pub struct Msg<T> {
     pub(crate) attempt: u32,
     pub(crate) queue: &'static str,
     pub(crate) enqueued_at: Instant,
-    /// What only some messages carry (see [`Extras`]); kept across retries.
+    /// The message's own options (`Envelope::extras`), kept across retries.
     pub(crate) extras: Option<Box<Extras>>,
 }
 
@@ -102,7 +102,6 @@ impl<T> Msg<T> {
             id: Some(self.id),
             attempt: self.attempt,
             enqueued_at: self.enqueued_at,
-            not_before: None,
             extras: self.extras,
             data: self.data,
         }
@@ -119,15 +118,6 @@ impl<T> fmt::Debug for Msg<T> {
     }
 }
 
-/// Per-message data that most messages do not need, boxed behind one `Option` in [`Envelope`]
-/// and [`Msg`] so that a plain publish neither allocates nor grows by more than a word.
-#[derive(Default)]
-pub(crate) struct Extras {
-    /// The span that was current where the message was published, when a subscriber was
-    /// interested in message spans then (`observe.rs`): each attempt's span follows from it.
-    pub(crate) publisher_span: Option<tracing::Span>,
-}
-
 /// What the queue carries.
 pub(crate) struct Envelope<T> {
     /// `None` for a fresh message: its ID is the sequence number of its queue slot.
@@ -135,11 +125,25 @@ pub(crate) struct Envelope<T> {
     /// Attempt number the next delivery will be (1 for a fresh message).
     pub(crate) attempt: u32,
     pub(crate) enqueued_at: Instant,
-    /// Set only for retries flushed into the queue at stop: do not run before this.
-    pub(crate) not_before: Option<Instant>,
-    /// `None` for most messages (see [`Extras`]).
+    /// What only some messages carry, boxed so that a plain message pays one word (`None`).
     pub(crate) extras: Option<Box<Extras>>,
     pub(crate) data: T,
+}
+
+/// Per-message data that most messages do not need, boxed behind one `Option` in [`Envelope`]
+/// and [`Msg`] so that a plain publish neither allocates nor grows by more than a word.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Extras {
+    /// The span that was current where the message was published, when a subscriber was
+    /// interested in message spans then (`observe.rs`): each attempt's span follows from it.
+    pub(crate) publisher_span: Option<tracing::Span>,
+    /// Handler timeout of each attempt, instead of the queue's (`publish_with.rs`).
+    pub(crate) timeout: Option<Duration>,
+    /// Attempts in all, instead of the retry policy's.
+    pub(crate) max_attempts: Option<u32>,
+    /// Set only for retries flushed into the queue at stop: do not run before this. (Here,
+    /// not in the envelope: 16 bytes every slot would carry for a rare case.)
+    pub(crate) not_before: Option<Instant>,
 }
 
 impl<T> Envelope<T> {
@@ -148,7 +152,6 @@ impl<T> Envelope<T> {
             id: None,
             attempt: 1,
             enqueued_at: Instant::now(),
-            not_before: None,
             extras: super::observe::publisher_extras(),
             data,
         }
@@ -160,6 +163,29 @@ impl<T> Envelope<T> {
         Self {
             id: Some(id),
             ..Self::fresh(data)
+        }
+    }
+
+    /// Takes the time before which the message must not run (a retry flushed at stop).
+    #[inline]
+    pub(crate) fn take_not_before(&mut self) -> Option<Instant> {
+        match &mut self.extras {
+            None => None,
+            Some(x) => x.not_before.take(),
+        }
+    }
+
+    /// Sets (or clears) the time before which the message must not run.
+    pub(crate) fn set_not_before(&mut self, t: Option<Instant>) {
+        match (&mut self.extras, t) {
+            (None, None) => {}
+            (Some(x), t) => x.not_before = t,
+            (None, Some(t)) => {
+                self.extras = Some(Box::new(Extras {
+                    not_before: Some(t),
+                    ..Extras::default()
+                }));
+            }
         }
     }
 

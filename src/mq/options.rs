@@ -2,10 +2,13 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
-use super::{Msg, RetryPolicy};
+use super::{DeadLetterReason, Msg, RetryPolicy};
 
-pub(crate) type DeadLetter<T> = Arc<dyn Fn(Msg<T>) + Send + Sync>;
+/// The dead-letter handler, as stored: both public forms take the reason (the plain one drops
+/// it).
+pub(crate) type DeadLetter<T> = Arc<dyn Fn(Msg<T>, DeadLetterReason) + Send + Sync>;
 
 /// How a queue is set up; see [`Mq::register_with`](crate::Mq::register_with).
 ///
@@ -34,6 +37,7 @@ pub struct QueueOptions<T> {
     pub(crate) drop_oldest: bool,
     pub(crate) retry: RetryPolicy,
     pub(crate) dead_letter: Option<DeadLetter<T>>,
+    pub(crate) timeout: Option<Duration>,
     #[cfg(feature = "tokio")]
     pub(crate) runtime: Option<tokio::runtime::Handle>,
     #[cfg(feature = "durable")]
@@ -58,6 +62,7 @@ impl<T> QueueOptions<T> {
             drop_oldest: false,
             retry: RetryPolicy::none(),
             dead_letter: None,
+            timeout: None,
             #[cfg(feature = "tokio")]
             runtime: None,
             #[cfg(feature = "durable")]
@@ -149,7 +154,66 @@ impl<T> QueueOptions<T> {
     /// # drop(o);
     /// ```
     pub fn dead_letter(mut self, handler: impl Fn(Msg<T>) + Send + Sync + 'static) -> Self {
+        self.dead_letter = Some(Arc::new(move |m, _why| handler(m)));
+        self
+    }
+
+    /// Like [`dead_letter`](Self::dead_letter), and the handler also receives *why*: the last
+    /// attempt's error (by value, downcast it to your type), panic message or timeout, or
+    /// [`DeadLetterReason::Displaced`]. Replaces a handler set by `dead_letter` (one handler
+    /// per queue).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use segmq::{DeadLetterReason, Mq, Msg, QueueOptions};
+    ///
+    /// let why = Arc::new(Mutex::new(String::new()));
+    /// let seen = why.clone();
+    /// let opts = QueueOptions::new(1).dead_letter_with_error(move |m: Msg<u8>, reason| {
+    ///     assert!(matches!(reason, DeadLetterReason::Failed(_)));
+    ///     *seen.lock().unwrap() = format!("#{}: {reason}", m.id);
+    /// });
+    /// let mq = Mq::new();
+    /// let p = mq.register_with("q", opts, |_: &Msg<u8>| Err("the API said no")).unwrap();
+    /// p.publish(1).unwrap();
+    /// mq.start().unwrap();
+    /// mq.stop();
+    /// assert_eq!(*why.lock().unwrap(), "#0: the API said no");
+    /// ```
+    pub fn dead_letter_with_error(
+        mut self,
+        handler: impl Fn(Msg<T>, DeadLetterReason) + Send + Sync + 'static,
+    ) -> Self {
         self.dead_letter = Some(Arc::new(handler));
+        self
+    }
+
+    /// A deadline for each attempt: `timeout` from the attempt's start (a message's own
+    /// [`PublishOptions::timeout`](crate::PublishOptions::timeout) replaces it). At the
+    /// deadline, an async handler's future is dropped; a thread handler cannot be interrupted,
+    /// but its [`CancelToken`](crate::CancelToken) fires (context handlers,
+    /// [`Mq::register_ctx`](crate::Mq::register_ctx)) and, if it returns after the deadline,
+    /// the attempt counts as failed whatever it returned. Either way the attempt is counted in
+    /// [`QueueStats::timed_out`](crate::QueueStats::timed_out), the retry policy applies, and
+    /// a dead-lettered message's reason is [`DeadLetterReason::TimedOut`].
+    ///
+    /// The clock is read at the start and end of each attempt of such a queue (two reads);
+    /// a queue without a timeout reads none.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use segmq::{Mq, Msg, QueueOptions};
+    /// let mq = Mq::new();
+    /// let opts = QueueOptions::new(1).timeout(Duration::ZERO); // every attempt is late
+    /// let p = mq.register_with("late", opts, |_: &Msg<u8>| Ok::<_, std::io::Error>(())).unwrap();
+    /// p.publish(1).unwrap();
+    /// mq.start().unwrap();
+    /// mq.stop();
+    /// let s = mq.stats("late").unwrap();
+    /// assert_eq!((s.handled_ok, s.timed_out, s.dead_lettered), (0, 1, 1));
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
         self
     }
 
@@ -181,6 +245,7 @@ impl<T> fmt::Debug for QueueOptions<T> {
             .field("capacity", &self.capacity)
             .field("retry", &self.retry)
             .field("dead_letter", &self.dead_letter.is_some())
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use super::core::{check_name, lock, QueueCore};
+use super::handler::Plain;
 use super::retry::RetryTimer;
 use super::stop::{queue_report, Caller, Lifecycle};
 use super::worker::spawn_threads;
@@ -401,14 +402,16 @@ impl Mq {
         F: Fn(&Msg<T>) -> Result<(), E> + Send + Sync + 'static,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let handler = Arc::new(handler);
+        let handler = Arc::new(Plain::new(handler));
         self.register_erased(
             name,
             options,
             Box::new(move |core| {
                 #[cfg(feature = "nats")]
                 if core.remote.is_some() {
-                    return super::remote::spawn_workers(core, &handler);
+                    let plain = handler.clone();
+                    let remote = Arc::new(move |m: &Msg<T>| (plain.0)(m));
+                    return super::remote::spawn_workers(core, &remote);
                 }
                 spawn_threads(core, &handler, &mut super::worker::os_spawn)
             }),
@@ -484,6 +487,14 @@ impl Mq {
         )?;
         #[cfg(feature = "nats")]
         super::remote::attach(&mut core, options.remote, options.capacity)?;
+        #[cfg(feature = "nats")]
+        if core.remote.is_some() && options.timeout.is_some() {
+            return Err(MqError::Unsupported {
+                queue: name.to_owned(),
+                what: "a handler timeout on a remote queue",
+            });
+        }
+        core.timeout = options.timeout;
         if options.drop_oldest {
             if options.capacity.is_none() {
                 return Err(MqError::Unsupported {

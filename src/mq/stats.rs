@@ -49,6 +49,14 @@ pub struct QueueStats {
     pub failed: u64,
     /// Handler calls that panicked.
     pub panicked: u64,
+    /// Attempts that ran past their timeout ([`QueueOptions::timeout`](crate::QueueOptions::timeout),
+    /// [`PublishOptions::timeout`](crate::PublishOptions::timeout)): an async handler dropped
+    /// at its deadline, or a thread handler that returned after it. Not counted in `failed`
+    /// or `panicked`: each attempt that did not succeed is in exactly one of the three.
+    pub timed_out: u64,
+    /// Failed attempts whose error asked not to be retried ([`SkipRetry`](crate::SkipRetry)):
+    /// dead-lettered at once. Also counted in `failed`.
+    pub skipped_retry: u64,
     /// Retries scheduled (a failed or panicked call with attempts left).
     pub retried: u64,
     /// Messages that exhausted their attempts and went to the dead-letter handler.
@@ -138,6 +146,8 @@ pub(crate) struct WorkerStats {
     pub(crate) ok: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) panicked: AtomicU64,
+    pub(crate) timed_out: AtomicU64,
+    pub(crate) skipped_retry: AtomicU64,
     pub(crate) retried: AtomicU64,
     pub(crate) dead_lettered: AtomicU64,
     latency: Box<[AtomicU64]>,
@@ -152,6 +162,8 @@ impl WorkerStats {
             ok: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             panicked: AtomicU64::new(0),
+            timed_out: AtomicU64::new(0),
+            skipped_retry: AtomicU64::new(0),
             retried: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
             latency: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
@@ -246,6 +258,8 @@ pub(crate) fn snapshot(
         s.handled_ok += w.ok.load(Relaxed);
         s.failed += w.failed.load(Relaxed);
         s.panicked += w.panicked.load(Relaxed);
+        s.timed_out += w.timed_out.load(Relaxed);
+        s.skipped_retry += w.skipped_retry.load(Relaxed);
         s.retried += w.retried.load(Relaxed);
         s.dead_lettered += w.dead_lettered.load(Relaxed);
         for (h, b) in hist.iter_mut().zip(w.latency.iter()) {

@@ -11,19 +11,35 @@ use std::any::Any;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// The error type handlers' errors are turned into.
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The error type handlers' errors are turned into (any `Error + Send + Sync`, or a message:
+/// `Err("no such word".into())`).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How one handler call ended, when it did not succeed.
 pub(crate) enum Failure {
     Error(BoxError),
     Panic(Box<dyn Any + Send>),
+    /// The attempt ran past its timeout (`timeout.rs`).
+    TimedOut(std::time::Duration),
 }
 
 impl Failure {
     /// A `Display` that never panics: a panicking `Display` of the user's error prints a note.
     pub(crate) fn describe(&self) -> Describe<'_> {
         Describe(self)
+    }
+
+    /// Whether the handler asked not to retry ([`SkipRetry`](super::SkipRetry), in the error
+    /// or its sources). A panic in the error's `source` (user code) counts as "no".
+    pub(crate) fn skips_retry(&self) -> bool {
+        match self {
+            Failure::Error(e) => catch_unwind(AssertUnwindSafe(|| super::SkipRetry::is_in(&**e)))
+                .unwrap_or_else(|p| {
+                    drop_payload(p);
+                    false
+                }),
+            Failure::Panic(_) | Failure::TimedOut(_) => false,
+        }
     }
 }
 
@@ -44,6 +60,7 @@ impl fmt::Display for Describe<'_> {
                 }
             }
             Failure::Panic(p) => write!(f, "panic: {}", panic_text(&**p)),
+            Failure::TimedOut(t) => write!(f, "timed out after {t:?}"),
         }
     }
 }
@@ -83,6 +100,7 @@ pub(crate) fn drop_failure(failure: Failure, queue: &str) {
             drop_quietly(e, queue, "a handler's error");
         }
         Failure::Panic(p) => drop_payload(p),
+        Failure::TimedOut(_) => {}
     }
 }
 

@@ -25,14 +25,17 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use super::clock;
+use super::context::CancelToken;
 use super::core::{lock, LiveGuard, Next, QueueCore};
 use super::decision::decide;
+use super::handler::ThreadHandler;
 use super::msg::Envelope;
 use super::observe;
+use super::publish_with::max_attempts_of;
 use super::retry::XorShift;
 use super::stats::WorkerStats;
-use super::user_code::{call_handler, BoxError};
-use super::{MqError, Msg};
+use super::timeout::attempt_blocking;
+use super::MqError;
 use crate::sync::thread;
 
 /// A worker's body, ready to run on a new thread.
@@ -46,15 +49,14 @@ pub(crate) fn os_spawn(name: String, body: WorkerBody) -> io::Result<thread::Joi
 /// Starts the worker threads of a queue through `spawn`. A worker that cannot be spawned
 /// leaves the live count at once (its guard is dropped with its body); the ones spawned
 /// before it keep running.
-pub(crate) fn spawn_threads<T, F, E>(
+pub(crate) fn spawn_threads<T, H>(
     core: &Arc<QueueCore<T>>,
-    handler: &Arc<F>,
+    handler: &Arc<H>,
     spawn: &mut dyn FnMut(String, WorkerBody) -> io::Result<thread::JoinHandle<()>>,
 ) -> Result<(), MqError>
 where
     T: Send + 'static,
-    F: Fn(&Msg<T>) -> Result<(), E> + Send + Sync + 'static,
-    E: Into<BoxError>,
+    H: ThreadHandler<T>,
 {
     // Held while spawning: a stop inside a handler of this queue recognises its own thread
     // by this list, which must hold the handle before the worker takes a message.
@@ -85,15 +87,16 @@ where
 
 /// One worker thread: receive, handle, retry or dead-letter, until the queue is closed and
 /// empty and no parked retry is left.
-fn run_worker<T, F, E>(core: &Arc<QueueCore<T>>, worker: usize, w: &WorkerStats, handler: &F)
+fn run_worker<T, H>(core: &Arc<QueueCore<T>>, worker: usize, w: &WorkerStats, handler: &H)
 where
     T: Send + 'static,
-    F: Fn(&Msg<T>) -> Result<(), E>,
-    E: Into<BoxError>,
+    H: ThreadHandler<T>,
 {
     // Wait for the spawner to record this thread's handle (see `spawn_threads`).
     drop(lock(&core.threads));
     let mut rng = XorShift::new(worker as u64);
+    // The worker's token, renewed per attempt for a context handler (`context.rs`).
+    let mut token = CancelToken::attached(core.tokens.clone(), None);
     tracing::debug!(queue = %core.name, worker, "mq: worker started");
     loop {
         let (seq, env) = match core.queue.chan.recv_blocking(None) {
@@ -104,7 +107,7 @@ where
             },
         };
         let turn = catch_unwind(AssertUnwindSafe(|| {
-            handle_one(core, worker, w, handler, &mut rng, seq, env)
+            handle_one(core, worker, w, handler, &mut rng, &mut token, seq, env)
         }));
         if turn.is_err() {
             core.lose(w, worker);
@@ -114,18 +117,19 @@ where
 }
 
 /// One message's turn: begin, attempts (retried in place while stopping), settle.
-fn handle_one<T, F, E>(
+#[allow(clippy::too_many_arguments)]
+fn handle_one<T, H>(
     core: &Arc<QueueCore<T>>,
     worker: usize,
     w: &WorkerStats,
-    handler: &F,
+    handler: &H,
     rng: &mut XorShift,
+    token: &mut CancelToken,
     seq: u64,
     env: Envelope<T>,
 ) where
     T: Send + 'static,
-    F: Fn(&Msg<T>) -> Result<(), E>,
-    E: Into<BoxError>,
+    H: ThreadHandler<T>,
 {
     let Some((mut msg, not_before)) = core.begin(w, seq, env) else {
         return;
@@ -138,8 +142,11 @@ fn handle_one<T, F, E>(
         }
     }
     loop {
-        let outcome = observe::attempt(core, w, &msg, || call_handler(handler, &msg));
-        let decision = decide(outcome, msg.attempt, core.policy(), rng);
+        let outcome = observe::attempt(core, w, &msg, || {
+            attempt_blocking(core, handler, &msg, token)
+        });
+        let max_attempts = || max_attempts_of(core, &msg);
+        let decision = decide(outcome, msg.attempt, max_attempts, core.policy(), rng);
         match core.settle(w, worker, msg, decision) {
             Next::Done => return,
             Next::RetryHere(m, due) => {
@@ -157,7 +164,10 @@ fn handle_one<T, F, E>(
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::mq::handler::Plain;
     use crate::mq::retry::{RetryPolicy, RetryTimer};
+    use crate::mq::user_code::BoxError;
+    use crate::mq::Msg;
 
     /// A spawn that fails for the second worker: an error naming the queue, the first worker
     /// runs and is counted, the second is not (before, `expect` panicked with half the workers
@@ -175,7 +185,7 @@ mod tests {
             )
             .unwrap(),
         );
-        let handler = Arc::new(|_: &Msg<u8>| Ok::<_, BoxError>(()));
+        let handler = Arc::new(Plain::new(|_: &Msg<u8>| Ok::<_, BoxError>(())));
         let mut calls = 0;
         let mut spawn = |name: String, body: WorkerBody| {
             calls += 1;

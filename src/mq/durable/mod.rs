@@ -338,7 +338,6 @@ impl<T> Durable<T> {
                 id: Some(id),
                 attempt,
                 enqueued_at: Instant::now(),
-                not_before: None,
                 // Recovered: published by an earlier process, no span to follow.
                 extras: None,
                 data,

@@ -56,6 +56,7 @@ use crate::mq::core::{lock, LiveGuard, QueueCore};
 use crate::mq::decision::{decide, Decision};
 use crate::mq::observe;
 use crate::mq::retry::XorShift;
+use crate::mq::skip::DeadLetterReason;
 use crate::mq::stats::WorkerStats;
 use crate::mq::user_code::{call_handler, drop_failure, drop_quietly, BoxError, Failure};
 use crate::mq::{MqError, Msg};
@@ -414,7 +415,7 @@ fn handle_one<T, F, E>(
     {
         // Delivered again and again without a decision: it kills its consumers.
         tracing::warn!(queue = %core.name, worker, msg_id = id, attempt, "mq: redelivered past its last attempt: dead-lettered unrun");
-        core.dead_letter(msg);
+        core.dead_letter(msg, DeadLetterReason::Redelivered);
         answers.send(core.name, d, AckKind::Term, "term");
         WorkerStats::bump(&w.dead_lettered);
         WorkerStats::bump(&w.finished);
@@ -423,7 +424,8 @@ fn handle_one<T, F, E>(
     let progress = InProgress::new(slot, &d);
     let outcome = observe::attempt(core, w, &msg, || call_handler(handler, &msg));
     drop(progress);
-    let (failure, after) = match decide(outcome, attempt, core.policy(), rng) {
+    let max_attempts = core.policy().max_attempts();
+    let (failure, after) = match decide(outcome, attempt, || max_attempts, core.policy(), rng) {
         Decision::Handled => {
             answers.send(core.name, d, AckKind::Ack, "ack");
             WorkerStats::bump(&w.ok);
@@ -444,14 +446,21 @@ fn handle_one<T, F, E>(
             WorkerStats::bump(&w.panicked);
             core.metrics.panicked();
         }
+        Failure::TimedOut(_) => {
+            WorkerStats::bump(&w.timed_out);
+            core.metrics.timed_out();
+        }
+    }
+    if after.is_none() && failure.skips_retry() {
+        WorkerStats::bump(&w.skipped_retry);
     }
     tracing::warn!(
         queue = %core.name, worker, msg_id = id, attempt,
         "mq: handler failed: {}", failure.describe()
     );
-    drop_failure(failure, core.name);
     match after {
         Some(after) => {
+            drop_failure(failure, core.name);
             answers.send(
                 core.name,
                 d,
@@ -465,7 +474,7 @@ fn handle_one<T, F, E>(
             drop_quietly(msg, core.name, "a message to retry");
         }
         None => {
-            core.dead_letter(msg);
+            core.dead_letter(msg, DeadLetterReason::from_failure(failure));
             answers.send(core.name, d, AckKind::Term, "term");
             WorkerStats::bump(&w.dead_lettered);
             core.metrics.dead_lettered();
