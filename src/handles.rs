@@ -360,8 +360,8 @@ impl<T> fmt::Debug for Sender<T> {
 
 /// The receiving half of a channel made by [`unbounded`] or [`bounded`]. Cloning makes another
 /// receiver (each message goes to one of them); when the last one is dropped, the queue closes
-/// and its messages are dropped at once (all of them, even when one's `Drop` panics: see the
-/// [module docs](self)).
+/// and its messages are dropped at once (all of them, even when one's `Drop` panics: the
+/// others are still dropped, and the panic goes on afterwards, as for a `Vec`).
 ///
 /// It is also a [`Stream`] of messages that ends once the queue is closed and drained, and it
 /// owns its share of the queue, so it is already the `'static` stream that flume's

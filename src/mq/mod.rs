@@ -5,7 +5,7 @@
 //!
 //! * [`Mq`] holds named queues. [`Mq::register`] gives a typed [`Publisher<T>`] whose
 //!   `publish` is one lock-free push; [`Mq::publish`] by name adds a lock-free map read.
-//! * Each queue has `concurrency` worker threads (or tokio tasks, [`Mq::register_async`] with the
+//! * Each queue has `concurrency` worker threads (or tokio tasks, `Mq::register_async` with the
 //!   `tokio` feature) blocked on the queue. A handler's `Err` or panic is logged, counted, and
 //!   retried by the queue's [`RetryPolicy`] (the wait happens in a timer, not in the worker),
 //!   then dead-lettered by value.
@@ -93,7 +93,7 @@
 //! # Handler context, timeouts, non-retryable errors
 //!
 //! A handler that wants to know when to give up takes a [`Ctx`] instead of a `&Msg<T>`:
-//! register it with [`Mq::register_ctx`] (threads) or [`Mq::register_async_ctx`] (tokio).
+//! register it with [`Mq::register_ctx`] (threads) or `Mq::register_async_ctx` (tokio).
 //! The context holds the message, its attempt, and a [`CancelToken`] that fires at the
 //! attempt's deadline ([`QueueOptions::timeout`], or the message's own
 //! [`PublishOptions::timeout`]) and at the deadline of [`Mq::stop_timeout`].

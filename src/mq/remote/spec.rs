@@ -149,8 +149,8 @@ impl<T: Serialize + DeserializeOwned> QueueOptions<T> {
     /// the server, shared by every process that registers the same name there (the messages
     /// travel postcard-encoded, or as JSON with [`Transport::json`]). See the [`Transport`] docs for what maps to what.
     ///
-    /// Refused at registration with a NATS transport: [`durable`](Self::durable) (the server
-    /// persists), async handlers (`register_async`), and names other than ASCII letters,
+    /// Refused at registration with a NATS transport: `durable(..)` (feature `durable`; the
+    /// server persists), async handlers (`register_async`), and names other than ASCII letters,
     /// digits, `-` and `_`.
     ///
     /// ```
