@@ -381,6 +381,35 @@ fn a_publish_only_registration_feeds_another_mq() {
     assert_eq!(web.stats("fill").unwrap().handled_ok, 0);
 }
 
+/// `Mq::stats` of a remote queue carries the server's counts (`remote`) next to this process's
+/// own; a local queue has none, and with the server gone the local counters still come back.
+#[test]
+fn mq_stats_show_the_servers_counts_next_to_this_processs_own() {
+    let server = NatsServer::start();
+    let t = transport(&server);
+    let mq = Mq::new();
+    let counted = mq
+        .register_publisher("counted", QueueOptions::<u32>::new(1).transport(&t))
+        .unwrap();
+    mq.register("local", 1, |_: &Msg<u32>| Ok::<_, MqError>(()))
+        .unwrap();
+    for i in 0..3 {
+        counted.publish(i).unwrap();
+    }
+    let on_server = mq
+        .stats("counted")
+        .unwrap()
+        .remote
+        .expect("the server answered");
+    assert_eq!((on_server.messages, on_server.last_id), (3, 3));
+    assert_eq!(counted.stats().remote, Some(on_server));
+    assert_eq!(mq.stats("local").unwrap().remote, None);
+    drop(server);
+    let s = mq.stats("counted").expect("the local counters");
+    assert_eq!(s.remote, None, "no server, no server counts");
+    mq.stop();
+}
+
 /// `stop()` of one instance: its running handler finishes and is acked, what it fetched and
 /// did not start goes back to the server, and the other instance handles the rest.
 #[test]

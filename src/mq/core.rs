@@ -357,6 +357,21 @@ impl<T: Send + 'static> QueueCore<T> {
         moved
     }
 
+    /// What `Mq::stats` and `Publisher::stats` report: the counters, and for a remote queue
+    /// the server's counts (two requests; `None` if the server did not answer).
+    pub(crate) fn stats(&self) -> QueueStats {
+        #[allow(unused_mut)]
+        let mut stats = self.snapshot();
+        #[cfg(feature = "nats")]
+        if let Some(r) = &self.remote {
+            stats.remote = r
+                .server_stats()
+                .map_err(|e| tracing::debug!(queue = %self.name, "mq: no server counts: {e}"))
+                .ok();
+        }
+        stats
+    }
+
     pub(crate) fn snapshot(&self) -> QueueStats {
         let workers = lock(&self.workers).clone();
         let depth = self.queue.len() + lock(&self.parked).len();

@@ -255,7 +255,7 @@ impl<T: Send + 'static> Publisher<T> {
     /// assert_eq!(p.stats().depth, 1);
     /// ```
     pub fn stats(&self) -> QueueStats {
-        self.core.snapshot()
+        self.core.stats()
     }
 }
 

@@ -95,7 +95,7 @@ impl<T: Send + 'static> ErasedQueue for Registered<T> {
         self.publisher.core.detach()
     }
     fn stats(&self) -> QueueStats {
-        self.publisher.core.snapshot()
+        self.publisher.core.stats()
     }
     fn exited_or_listen(&self) -> Result<(), crate::sync::event::Listener> {
         self.publisher.core.exited_or_listen()

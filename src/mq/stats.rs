@@ -78,6 +78,14 @@ pub struct QueueStats {
     pub in_flight: u64,
     /// Worker threads or tasks alive now.
     pub workers: usize,
+    /// A remote (NATS) queue's counts on the server, shared by every process (messages held,
+    /// pending, in flight, redelivered): read by [`Mq::stats`](crate::Mq::stats) and
+    /// [`Publisher::stats`](crate::Publisher::stats) with two requests to the server, `None`
+    /// for a local queue or when the server did not answer. The other fields are this
+    /// process's own.
+    #[cfg(feature = "nats")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+    pub remote: Option<super::RemoteStats>,
     /// Median time from publish to handler start (first attempts), if any message started.
     ///
     /// Sampled: each worker measures its first message and then one in

@@ -51,23 +51,13 @@ pub struct RemoteStats {
     pub redelivered: u64,
 }
 
-impl<T: Send + 'static> Publisher<T> {
-    /// The server's counts for this queue, which every process shares (the local counters are
-    /// [`stats`](Self::stats)). Asks the server (two requests): do not call it per message.
-    ///
-    /// Errors: [`MqError::Unsupported`] for a local queue, [`MqError::Remote`] if the server
-    /// does not answer.
-    pub fn remote_stats(&self) -> Result<RemoteStats, MqError> {
-        let Some(r) = &self.core.remote else {
-            return Err(MqError::Unsupported {
-                queue: self.core.name.to_owned(),
-                what: "server counts of a local queue (use `stats`)",
-            });
-        };
-        let js = r.conn.js.clone();
-        let (stream, consumer) = (r.stream.clone(), r.queue);
-        let fail = |e: String| MqError::Remote(RemoteError::new(r.queue, &r.conn.url, e));
-        r.conn
+impl<T: Send + 'static> Remote<T> {
+    /// The server's counts for this queue (two requests).
+    pub(crate) fn server_stats(&self) -> Result<RemoteStats, MqError> {
+        let js = self.conn.js.clone();
+        let (stream, consumer) = (self.stream.clone(), self.queue);
+        let fail = |e: String| MqError::Remote(RemoteError::new(self.queue, &self.conn.url, e));
+        self.conn
             .run(async move {
                 let mut s = js.get_stream(&stream).await.map_err(|e| e.to_string())?;
                 let info = s.info().await.map_err(|e| e.to_string())?;
@@ -88,6 +78,23 @@ impl<T: Send + 'static> Publisher<T> {
                 Ok::<_, String>(stats)
             })
             .map_err(fail)
+    }
+}
+
+impl<T: Send + 'static> Publisher<T> {
+    /// The server's counts for this queue, which every process shares (the local counters are
+    /// [`stats`](Self::stats)). Asks the server (two requests): do not call it per message.
+    ///
+    /// Errors: [`MqError::Unsupported`] for a local queue, [`MqError::Remote`] if the server
+    /// does not answer.
+    pub fn remote_stats(&self) -> Result<RemoteStats, MqError> {
+        let Some(r) = &self.core.remote else {
+            return Err(MqError::Unsupported {
+                queue: self.core.name.to_owned(),
+                what: "server counts of a local queue (use `stats`)",
+            });
+        };
+        r.server_stats()
     }
 
     /// Whether the queue lives on a server (a NATS transport).
