@@ -269,3 +269,35 @@ fn async_handlers_log_inside_their_span_across_awaits() {
         assert_eq!(span.follows, [publisher_uid], "{span:?}");
     }
 }
+
+/// A message published with per-message options (`publish_with`) keeps its publisher's span:
+/// the options and the span share the message's extras, and neither replaces the other.
+#[test]
+fn publish_with_keeps_the_publishers_span() {
+    install();
+    let mq = Mq::new();
+    let p = mq
+        .register("traced-options", 1, |m: &Msg<u32>| {
+            tracing::warn!("traced-options: handling {}", m.data);
+            Ok::<_, std::io::Error>(())
+        })
+        .unwrap();
+    let request = tracing::info_span!("request", route = "/options");
+    let options = segmq::PublishOptions::new().max_attempts(3);
+    request.in_scope(|| p.publish_with(5, options).unwrap());
+    let request_uid = {
+        let c = captured().lock().unwrap();
+        c.spans
+            .values()
+            .find(|s| s.name == "request" && field(s, "route") == "/options")
+            .expect("the request span was captured")
+            .uid
+    };
+    drop(request);
+    mq.start().unwrap();
+    mq.stop();
+    let events = handler_events("traced-options: handling ");
+    assert_eq!(events.len(), 1, "{events:?}");
+    let span = events[0].1.clone().expect("in a message span");
+    assert_eq!(span.follows, [request_uid], "{span:?}");
+}

@@ -71,14 +71,15 @@ impl PublishOptions {
         *self == Self::default()
     }
 
-    fn into_extras(self) -> Option<Box<Extras>> {
-        (!self.is_empty()).then(|| {
-            Box::new(Extras {
-                timeout: self.timeout,
-                max_attempts: self.max_attempts,
-                ..Extras::default()
-            })
-        })
+    /// Writes the options into the message's extras, keeping what is already there (the
+    /// publisher's span, `observe.rs`).
+    fn apply_to(self, extras: &mut Option<Box<Extras>>) {
+        if self.is_empty() {
+            return;
+        }
+        let e = extras.get_or_insert_with(Box::default);
+        e.timeout = self.timeout;
+        e.max_attempts = self.max_attempts;
     }
 }
 
@@ -122,7 +123,7 @@ impl<T: Send + 'static> Publisher<T> {
             });
         }
         let mut env = Envelope::fresh(data);
-        env.extras = options.into_extras();
+        options.apply_to(&mut env.extras);
         if self.core.drop_oldest {
             return match self.core.queue.chan.force_send(env) {
                 Ok((id, displaced)) => {
