@@ -25,6 +25,8 @@
 //! `QueueStats::published`, not in this process's `segmq_published_total`).
 //!
 //! ```
+//! # // The module exists (private, empty) without the feature too: its example needs it.
+//! # #[cfg(feature = "metrics")] {
 //! use segmq::mq::metrics::PUBLISHED;
 //! use segmq::{Mq, Msg};
 //!
@@ -43,6 +45,7 @@
 //! let text = prometheus.render();
 //! assert!(text.contains(&format!("{PUBLISHED}{{queue=\"emails\"}} 1")), "{text}");
 //! assert!(text.contains("segmq_handled_ok_total{queue=\"emails\"} 1"), "{text}");
+//! # }
 //! ```
 //!
 //! # Design and cost
