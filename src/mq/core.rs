@@ -545,8 +545,8 @@ impl<T: Send + 'static> QueueCore<T> {
 }
 
 /// Counts a failed attempt: as failed, panicked or timed out, and as a skipped retry when it
-/// asked not to be retried (`last`: it is dead-lettered now).
-fn count_failure(
+/// asked not to be retried (`last`: it is dead-lettered now). Local and remote workers alike.
+pub(crate) fn count_failure(
     w: &WorkerStats,
     metrics: &QueueMetrics,
     failure: &user_code::Failure,

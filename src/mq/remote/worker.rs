@@ -52,13 +52,13 @@ use futures_util::StreamExt;
 use super::answers::{self, AnswerSender};
 use super::queue::Remote;
 use super::RemoteError;
-use crate::mq::core::{lock, LiveGuard, QueueCore};
+use crate::mq::core::{count_failure, lock, LiveGuard, QueueCore};
 use crate::mq::decision::{decide, Decision};
 use crate::mq::observe;
 use crate::mq::retry::XorShift;
 use crate::mq::skip::DeadLetterReason;
 use crate::mq::stats::WorkerStats;
-use crate::mq::user_code::{call_handler, drop_failure, drop_quietly, BoxError, Failure};
+use crate::mq::user_code::{call_handler, drop_failure, drop_quietly, BoxError};
 use crate::mq::{MqError, Msg};
 use crate::sync::{thread, Mutex};
 use crate::Queue;
@@ -437,23 +437,7 @@ fn handle_one<T, F, E>(
         Decision::Retry { failure, after } => (failure, Some(after)),
         Decision::DeadLetter { failure } => (failure, None),
     };
-    match &failure {
-        Failure::Error(_) => {
-            WorkerStats::bump(&w.failed);
-            core.metrics.failed();
-        }
-        Failure::Panic(_) => {
-            WorkerStats::bump(&w.panicked);
-            core.metrics.panicked();
-        }
-        Failure::TimedOut(_) => {
-            WorkerStats::bump(&w.timed_out);
-            core.metrics.timed_out();
-        }
-    }
-    if after.is_none() && failure.skips_retry() {
-        WorkerStats::bump(&w.skipped_retry);
-    }
+    count_failure(w, &core.metrics, &failure, after.is_none());
     tracing::warn!(
         queue = %core.name, worker, msg_id = id, attempt,
         "mq: handler failed: {}", failure.describe()
