@@ -5,26 +5,18 @@
 //! sleep.
 #![cfg(feature = "tokio")]
 
+#[path = "support/within.rs"]
+mod support_within;
+use support_within::within;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, OnceLock, Weak};
-use std::thread;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use segmq::{AsyncRuntime, Mq, Msg, QueueOptions};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Runs `f` on a thread and returns its result, or fails the test after a minute (the bugs
-/// tested here are hangs).
-fn within<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("{what} hung"))
-}
 
 fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

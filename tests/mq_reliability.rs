@@ -5,6 +5,10 @@
 //! assertion counts messages. Gates are channels; a hang is caught by a watchdog (a bounded
 //! `recv_timeout`), never by a sleep that "should be long enough".
 
+#[path = "support/within.rs"]
+mod support_within;
+use support_within::within;
+
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -14,17 +18,6 @@ use std::time::{Duration, Instant};
 use segmq::{Mq, MqError, Msg, QueueOptions, RetryPolicy};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// Runs `f` on a thread and returns its result, or fails the test if it takes longer than a
-/// minute (the bug being tested is a hang).
-fn within<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("{what} hung"))
-}
 
 /// Waits (bounded) until `cond` holds; the test then asserts on counts, not on the wait.
 fn wait_for(mut cond: impl FnMut() -> bool) {

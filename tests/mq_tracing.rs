@@ -132,6 +132,16 @@ fn handler_events(prefix: &str) -> Vec<(EventRec, Option<SpanRec>)> {
         .collect()
 }
 
+/// The captured `request` span of the test with this `route`.
+fn request_span_uid(route: &str) -> u64 {
+    let c = captured().lock().unwrap();
+    c.spans
+        .values()
+        .find(|s| s.name == "request" && field(s, "route") == route)
+        .expect("the request span was captured")
+        .uid
+}
+
 fn field<'a>(s: &'a SpanRec, name: &str) -> &'a str {
     s.fields.get(name).map(String::as_str).unwrap_or("<none>")
 }
@@ -195,14 +205,7 @@ fn a_retry_gets_a_new_span_and_both_follow_the_publisher() {
     mq.start().unwrap();
     let request = tracing::info_span!("request", route = "/retry");
     let id = request.in_scope(|| p.publish(7).unwrap());
-    let request_uid = {
-        let c = captured().lock().unwrap();
-        c.spans
-            .values()
-            .find(|s| s.name == "request" && field(s, "route") == "/retry")
-            .expect("the request span was captured")
-            .uid
-    };
+    let request_uid = request_span_uid("/retry");
     drop(request);
     mq.stop();
     assert_eq!(mq.stats("traced-retry").unwrap().retried, 1);
@@ -285,14 +288,7 @@ fn publish_with_keeps_the_publishers_span() {
     let request = tracing::info_span!("request", route = "/options");
     let options = segmq::PublishOptions::new().max_attempts(3);
     request.in_scope(|| p.publish_with(5, options).unwrap());
-    let request_uid = {
-        let c = captured().lock().unwrap();
-        c.spans
-            .values()
-            .find(|s| s.name == "request" && field(s, "route") == "/options")
-            .expect("the request span was captured")
-            .uid
-    };
+    let request_uid = request_span_uid("/options");
     drop(request);
     mq.start().unwrap();
     mq.stop();

@@ -431,11 +431,17 @@ fn stop_of_one_instance_hands_its_unstarted_messages_to_the_other() {
     assert_eq!(a.stats("shared").unwrap().handled_ok, 1);
     // What A fetched and did not start was handed back at once (a NAK without delay): B gets
     // every other message well before A's ack_wait (600 s) could have returned them.
+    second_instance_handles_the_rest("shared", &t, n, &a_ids);
+}
+
+/// A second `Mq` ("B") on queue `name` handles the `n` messages (IDs 1..=n) that instance A
+/// did not (`a_ids`): each exactly once, none lost.
+fn second_instance_handles_the_rest(name: &str, t: &Transport, n: u64, a_ids: &[u64]) {
     let b = Mq::new();
     let (b_tx, b_rx) = mpsc::channel();
     b.register_with(
-        "shared",
-        QueueOptions::new(2).transport(&t),
+        name,
+        QueueOptions::new(2).transport(t),
         move |m: &Msg<u64>| {
             b_tx.send(m.id).unwrap();
             Ok::<_, MqError>(())
@@ -443,7 +449,7 @@ fn stop_of_one_instance_hands_its_unstarted_messages_to_the_other() {
     )
     .unwrap();
     b.start().unwrap();
-    let b_ids = recv_n(&b_rx, (n - 1) as usize);
+    let b_ids = recv_n(&b_rx, n as usize - a_ids.len());
     b.stop();
     let all: BTreeSet<u64> = a_ids.iter().chain(&b_ids).copied().collect();
     assert_eq!(all.len() as u64, n, "nothing handled twice");
@@ -499,27 +505,7 @@ fn prefetch_bounds_what_a_process_holds_and_stop_hands_it_back() {
     assert!(!report.timed_out, "{report:?}");
     let a_ids: Vec<u64> = recv_n(&a_rx, 1);
     assert!(a_rx.try_recv().is_err(), "A started only one message");
-    let b = Mq::new();
-    let (b_tx, b_rx) = mpsc::channel();
-    b.register_with(
-        "prefetched",
-        QueueOptions::new(2).transport(&t),
-        move |m: &Msg<u64>| {
-            b_tx.send(m.id).unwrap();
-            Ok::<_, MqError>(())
-        },
-    )
-    .unwrap();
-    b.start().unwrap();
-    let b_ids = recv_n(&b_rx, (n - 1) as usize);
-    b.stop();
-    let all: BTreeSet<u64> = a_ids.iter().chain(&b_ids).copied().collect();
-    assert_eq!(
-        all,
-        (1..=n).collect(),
-        "each message handled once, none lost"
-    );
-    assert!(b_rx.try_recv().is_err());
+    second_instance_handles_the_rest("prefetched", &t, n, &a_ids);
 }
 
 // ---- Two processes: this test binary runs itself as the second one. ----
