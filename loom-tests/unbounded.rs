@@ -113,8 +113,11 @@ fn close_races_with_send_and_a_blocked_receiver() {
 }
 
 /// Two receivers drain a queue whose first block is full while a sender fills the next one:
-/// the block is freed by whichever receiver finishes last (the DESTROY hand-off), never while
-/// the other still reads from it. Loom flags any access to a freed cell.
+/// the block is retired only once both are done with it (at once, or from the deferred list),
+/// never while the other still reads from it, and never leaked. Loom flags any access to a
+/// freed cell and any block never freed.
+///
+/// Fails if: `Unbounded::drop` leaves the deferred list alone (loom reports the leaked block).
 #[test]
 fn block_reclaimed_while_a_receiver_is_still_on_it() {
     model(|| {
@@ -267,5 +270,70 @@ fn drop_with_two_blocks_and_a_partly_read_head_block() {
             5,
             "each dropped once"
         );
+    });
+}
+
+/// Spare blocks: 4 messages fill the first 3-slot block and start the second; a sender adds
+/// 3 more (its last-slot push needs a third block) while the main thread receives all 7. The
+/// first block, retired by the receiver as it reads slot 2, may be taken back by the sender as
+/// the third block (the race between `Spares::retire` and `Spares::take`), so message 6 can be
+/// written into a cell that held message 0. Exactly once and FIFO; loom checks that the old
+/// life's accesses happen before the reset and the new write.
+///
+/// Fails if: `Block::reset` leaves `written` set (the receiver takes slot 0 of the reused block
+/// before message 6 is written: loom reports the read racing the sender's write, or the value
+/// is the old 0); or `Spares::retire`'s CAS and `take`'s swap are `Relaxed` (loom reports the
+/// sender's write of message 6 racing the receiver's earlier read of message 0 in that cell).
+#[test]
+fn a_retired_block_is_reused_for_a_later_boundary() {
+    model(|| {
+        let q = Queue::unbounded();
+        for i in 0..4u32 {
+            q.send(i).unwrap();
+        }
+        let sender = {
+            let q = q.clone();
+            thread::spawn(move || {
+                for i in 4..7u32 {
+                    q.send(i).unwrap();
+                }
+            })
+        };
+        let got: Vec<u32> = (0..7).map(|_| q.recv().unwrap()).collect();
+        sender.join().unwrap();
+        assert_eq!(got, (0..7).collect::<Vec<_>>(), "exactly once, FIFO");
+        assert_eq!(q.try_recv(), Err(TryRecvError::Empty));
+    });
+}
+
+/// A slow receiver on a passed block: a second thread takes one message of a full first block
+/// while the main thread takes the other two, finishing the block, and then sends 4 more,
+/// which need a third block. If the second thread has claimed its slot but not read it yet, the
+/// first block must wait on the deferred list (it is neither reused nor freed under that
+/// receiver's feet), and whoever finishes a later block retires it. Exactly once; no block
+/// leaks (loom tracks every block).
+///
+/// Fails if: `finish_block` retires a block without checking its `read` flags (`if true`): the
+/// block is taken back as the third block while the slow receiver reads it, and loom reports
+/// the send of message 6 racing that receiver's read of message 0 in the same cell.
+#[test]
+fn a_slow_receiver_defers_the_reuse_of_its_block() {
+    model(|| {
+        let q = Queue::unbounded();
+        for i in 0..3u32 {
+            q.send(i).unwrap();
+        }
+        let slow = {
+            let q = q.clone();
+            thread::spawn(move || q.try_recv().ok())
+        };
+        let mut got = vec![q.recv().unwrap(), q.recv().unwrap()];
+        for i in 3..7u32 {
+            q.send(i).unwrap();
+        }
+        got.extend(slow.join().unwrap());
+        got.extend(std::iter::from_fn(|| q.try_recv().ok()));
+        got.sort_unstable();
+        assert_eq!(got, (0..7).collect::<Vec<_>>(), "exactly once");
     });
 }

@@ -48,8 +48,10 @@
 //! ## Allocation behaviour
 //!
 //! The unbounded flavour allocates one block of 31 slots at a time (zeroed, on the heap, never
-//! on the stack) and frees each block as soon as the last of its messages is received, so the
-//! memory of a drained burst returns at once: an idle queue holds one block.
+//! on the stack) and retires each block as soon as the last of its messages is received: it
+//! keeps up to 16 KiB of retired blocks (30 blocks of `u64`) for the senders to reuse, so a busy
+//! queue does not call the allocator, and frees the rest, so the memory of a drained burst
+//! returns at once: an idle queue holds one block and its spares.
 //!
 //! ## Verification
 //!

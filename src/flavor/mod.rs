@@ -235,6 +235,11 @@ pub(crate) enum Side {
 }
 
 /// The storage behind a queue, chosen at construction.
+///
+/// One per queue, inside the shared `Channel` (behind an `Arc`): the unbounded variant's extra
+/// cache lines (its spare and deferred blocks) cost 256 bytes per queue, while boxing it would
+/// put a pointer chase on every operation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Flavor<T> {
     /// Linked list of blocks.
     Unbounded(unbounded::Unbounded<T>),

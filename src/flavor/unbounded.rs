@@ -11,13 +11,13 @@
 //!
 //! # Slot states
 //!
-//! * `Slot::written` (its own word, set by a plain `Release` store): the sender has written the
-//!   message. Only the slot's sender writes this word, so its publish is a store, not a
-//!   read-modify-write: the send path has one locked instruction (the claim CAS).
-//! * `Slot::state` bits, written only by receivers (read-modify-writes, since the destroyer and
-//!   the slot's receiver race on them):
-//!   * `READ`: the receiver has moved the message out.
-//!   * `DESTROY`: the block is being destroyed; whoever sets `READ` next must continue it.
+//! * `Slot::written` (its own word, beside the message, set by a plain `Release` store): the
+//!   sender has written the message. Only the slot's sender writes it, so the send path has one
+//!   locked instruction (the claim CAS).
+//! * `Block::read[i]` (one byte per slot, together after the slots, set by a plain `Release`
+//!   store): slot `i`'s receiver has moved the message out. Only that receiver writes it, so the
+//!   receive path has one locked instruction too (the claim CAS), and a receiver never writes a
+//!   line its senders are writing. The last slot has no flag: its receiver retires the block.
 //!
 //! # Invariants
 //!
@@ -31,21 +31,39 @@
 //!    installs the next one before any other index of the next lap can be claimed.
 //! 4. `NOT_LAST` set in `head` implies the head block has a successor, so every one of its
 //!    remaining slots is claimed and `tail` need not be read.
-//! 5. A block is freed exactly once, by `Block::destroy`, and only after every receiver that
-//!    claimed one of its slots has finished with it.
+//! 5. A block is retired (kept as a spare or freed) exactly once, and only after every receiver
+//!    that claimed one of its slots has set its `read` flag (or is the last slot's receiver,
+//!    which retires it). Until then it is reachable from `head` or from `deferred`, never both.
 //!
 //! # Reclamation (why a slow reader is safe)
 //!
-//! Blocks are freed as soon as the head passes them, so memory returns after a burst is drained:
-//! an idle queue holds one block, two while a sender is crossing a boundary. Only a thread that
+//! Blocks are retired as soon as the head passes them and their readers are done, so memory
+//! returns after a burst is drained: an idle queue holds one block (two while a sender is
+//! crossing a boundary) plus at most 16 KiB of spares (30 blocks of `u64`). Only a thread that
 //! won a CAS on `head`/`tail` ever dereferences a block, and a winning CAS proves the index, and
-//! so the block it had loaded, is still current (indices never repeat within 2^43). The receiver
-//! that reads the *last* slot of a block starts its destruction: it walks the other slots and
-//! frees the block only if each one has `READ`. If one does not, a slower receiver is still
-//! moving that message out: `destroy` sets `DESTROY` on it and stops; that receiver, when it
-//! sets `READ`, sees `DESTROY` and continues the walk from the next slot. Whoever reaches the end
-//! frees the block. (This hand-off is crossbeam-channel's; under loom `LAP` is 4, so the models
-//! cross blocks and run it.)
+//! so the block it had loaded, is still current (indices never repeat within 2^43).
+//!
+//! The receiver that reads the *last* slot of a block retires it if every other slot's `read`
+//! flag is set. If one is not, a slower receiver is still moving that message out: the block
+//! goes onto `deferred`, a list linked through the blocks' `next` words (nobody reads a passed
+//! block's `next` any more). The next receiver that finishes a block takes the whole list
+//! (`swap`), retires the blocks whose readers are done and pushes the others back. The list is
+//! only ever pushed onto (CAS) and taken whole (swap), so it has no ABA problem, and it holds at
+//! most one block per stalled receiver. No receiver ever waits for another.
+//!
+//! # Spare blocks
+//!
+//! A retired block goes into a free slot of `spares` (as many as fit in 16 KiB, at most 32;
+//! else it is freed), and the sender that needs the next block takes a spare before it calls
+//! the allocator. In steady use a queue so moves its blocks in a cycle without allocating.
+//! Without it, blocks are allocated on one thread (a sender) and freed on another (a receiver),
+//! which in glibc's malloc means the two contend on one arena lock: a quarter of the SPSC time
+//! went to futex waits and wakes inside `calloc` and `free`. Reuse is safe because retiring
+//! comes after the last access by anyone (invariant 5) and a stale block pointer is never
+//! dereferenced: only a thread whose CAS on an index won dereferences the block it loaded, and
+//! indices never repeat, so the pointer it holds is the block's current life (a reused block is
+//! a new lap's block, reached through new indices). Under loom `LAP` is 4 and two spare slots
+//! are kept, so the models cross blocks, defer and reuse them.
 //!
 //! # Orderings
 //!
@@ -63,7 +81,7 @@ use super::{
     index, less_waiters, waking, PopError, Popped, PoppedMany, PushError, Pushed, PushedMany,
     CLOSED, INDEX_MASK, ONE,
 };
-use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Backoff, Ordering, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Backoff, Ordering, UnsafeCell};
 
 /// Indices per lap: one per slot plus the "moving to the next block" offset.
 #[cfg(not(loom))]
@@ -78,16 +96,11 @@ pub(crate) const BLOCK_CAP: u64 = LAP - 1;
 /// `head` flag: the head block is not the last block.
 const NOT_LAST: u64 = 1;
 
-const READ: u32 = 1;
-const DESTROY: u32 = 2;
-
 /// One message cell.
 struct Slot<T> {
     msg: UnsafeCell<MaybeUninit<T>>,
     /// Non-zero once the sender has written `msg` (module docs, "Slot states").
     written: AtomicU32,
-    /// `READ` and `DESTROY`.
-    state: AtomicU32,
 }
 
 impl<T> Slot<T> {
@@ -113,22 +126,25 @@ impl<T> Slot<T> {
             unsafe { p.write(MaybeUninit::new(value)) }
         });
         // Release: publishes the message to the receiver's `wait_write` (its `Acquire`). A
-        // store, not an RMW: nobody else writes `written`; the destroyer's `DESTROY` goes into
-        // `state`.
+        // store, not an RMW: nobody else writes `written`.
         self.written.store(1, Ordering::Release);
     }
 }
 
 /// A block of slots and the link to the next block.
 ///
-/// `repr(C)` with the slots first and `next`, which only the block's last receiver and sender
-/// touch, after them. (A 128-byte alignment, so that no 16-byte slot straddles two lines, was
+/// `repr(C)` with the slots first, then `next`, which only the block's last receiver and sender
+/// touch, and the receivers' `read` flags. (A 128-byte alignment, so that no 16-byte slot straddles two lines, was
 /// tried and measured worse: the aligned allocations cost more in the burst row and glibc held
 /// 22 MiB instead of 16 after a 1M burst.)
 #[repr(C)]
 struct Block<T> {
     slots: [Slot<T>; BLOCK_CAP as usize],
+    /// The next block of the queue; once the block is retired or deferred, the next block of
+    /// `deferred` (module docs, "Reclamation").
     next: AtomicPtr<Block<T>>,
+    /// `read[i]`: slot `i`'s receiver is done with it (module docs, "Slot states").
+    read: [AtomicBool; BLOCK_CAP as usize - 1],
     /// Under loom, a leaked block fails the model (loom reports a `Track` never dropped).
     #[cfg(loom)]
     _track: loom::alloc::Track<()>,
@@ -140,8 +156,9 @@ impl<T> Block<T> {
     fn alloc() -> *mut Block<T> {
         let layout = Layout::new::<Block<T>>();
         // SAFETY: `Block<T>` has a non-zero size (it holds an `AtomicPtr`). The all-zero bit
-        // pattern is a valid empty block: [1] `next`: a null `AtomicPtr`; [2] `written` and
-        // `state`: `AtomicU32` 0 (not written, no bit set); [3] `msg`: `MaybeUninit` accepts any bytes.
+        // pattern is a valid empty block: [1] `next`: a null `AtomicPtr`; [2] `written`:
+        // `AtomicU32` 0 (not written); [3] `read`: `AtomicBool` false; [4] `msg`: `MaybeUninit`
+        // accepts any bytes.
         let block = unsafe { alloc::alloc_zeroed(layout) }.cast::<Block<T>>();
         if block.is_null() {
             alloc::handle_alloc_error(layout);
@@ -157,8 +174,8 @@ impl<T> Block<T> {
             slots: std::array::from_fn(|_| Slot {
                 msg: UnsafeCell::new(MaybeUninit::uninit()),
                 written: AtomicU32::new(0),
-                state: AtomicU32::new(0),
             }),
+            read: std::array::from_fn(|_| AtomicBool::new(false)),
             _track: loom::alloc::Track::new(()),
         }))
     }
@@ -180,6 +197,19 @@ impl<T> Block<T> {
         drop(unsafe { Box::from_raw(block) });
     }
 
+    /// Makes a retired block empty again, as [`Block::alloc`] makes it.
+    fn reset(&self) {
+        // Relaxed (all): the block is not shared yet; `link_next_block`'s `Release` stores
+        // publish the reset together with the block.
+        for slot in &self.slots {
+            slot.written.store(0, Ordering::Relaxed);
+        }
+        for read in &self.read {
+            read.store(false, Ordering::Relaxed);
+        }
+        self.next.store(ptr::null_mut(), Ordering::Relaxed);
+    }
+
     /// Waits until the sender that claimed the last slot has linked the next block.
     fn wait_next(&self) -> *mut Block<T> {
         let backoff = Backoff::new();
@@ -194,27 +224,115 @@ impl<T> Block<T> {
         }
     }
 
-    /// Frees the block once every slot from `start` on has been read (see the module docs).
+    /// Marks slot `i` (not the last) done: its receiver has moved the message out.
     ///
     /// # Safety
-    /// The caller has read the slot just before `start` (or, with `start == 0`, the last slot)
-    /// and so holds the right to continue the destruction; `this` is not freed yet.
-    unsafe fn destroy(this: *mut Block<T>, start: usize) {
-        // The last slot needs no mark: its reader is the one that began the destruction.
-        for i in start..BLOCK_CAP as usize - 1 {
-            // SAFETY: the block is alive until this walk ends (invariant 5).
-            let slot = unsafe { (*this).slots.get_unchecked(i) };
-            // Acquire (both): pairs with the reader's `AcqRel` `fetch_or(READ)`, so its read of
-            // the message is done before we free. If `READ` is missing, `DESTROY` hands the rest
-            // of the walk to that reader.
-            if slot.state.load(Ordering::Acquire) & READ == 0
-                && slot.state.fetch_or(DESTROY, Ordering::AcqRel) & READ == 0
+    /// The caller is slot `i`'s receiver, has read it, and will not touch the block again.
+    #[inline(always)]
+    unsafe fn mark_read(this: *const Block<T>, i: usize) {
+        // Release: pairs with the `Acquire` loads of `read_by_all`, so our read of the message
+        // happens before the block is retired (reset for reuse, or freed).
+        // SAFETY: the block is alive until this store (invariant 5); `i < BLOCK_CAP - 1`.
+        unsafe { (*this).read.get_unchecked(i).store(true, Ordering::Release) };
+    }
+
+    /// Whether every receiver of a slot but the last is done with it.
+    fn read_by_all(&self) -> bool {
+        // Acquire: pairs with the `Release` store of `mark_read`.
+        self.read.iter().all(|read| read.load(Ordering::Acquire))
+    }
+}
+
+/// Spare blocks: up to [`Spares::LIMIT`] retired blocks, each slot null or a block that nobody
+/// else can reach (module docs, "Spare blocks").
+struct Spares<T> {
+    slots: [AtomicPtr<Block<T>>; SPARES],
+}
+
+/// The most spare blocks a queue keeps.
+#[cfg(not(loom))]
+const SPARES: usize = 32;
+/// Under loom two, so that a model can fill one slot and find the next.
+#[cfg(loom)]
+const SPARES: usize = 2;
+
+/// The most memory a queue keeps in spare blocks (30 blocks of `u64`, one of 1 KiB messages).
+const SPARE_BYTES: usize = 16 << 10;
+
+impl<T> Spares<T> {
+    /// Slots in use: as many blocks as fit in [`SPARE_BYTES`], at least one, at most [`SPARES`].
+    const LIMIT: usize = {
+        let fit = SPARE_BYTES / std::mem::size_of::<Block<T>>();
+        if fit == 0 {
+            1
+        } else if fit > SPARES {
+            SPARES
+        } else {
+            fit
+        }
+    };
+
+    fn new() -> Self {
+        Self {
+            slots: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+        }
+    }
+
+    /// Takes a spare and resets it, if there is one.
+    fn take(&self) -> Option<*mut Block<T>> {
+        for slot in &self.slots[..Self::LIMIT] {
+            // Relaxed: a peek, so that empty slots (a growing queue) cost no RMW; the swap is
+            // what takes the block.
+            if slot.load(Ordering::Relaxed).is_null() {
+                continue;
+            }
+            // Acquire: pairs with the `Release` of `retire`, so every access of the block's
+            // previous life (its receivers' reads, the retiring walk) happens before our reset.
+            let block = slot.swap(ptr::null_mut(), Ordering::Acquire);
+            if !block.is_null() {
+                // SAFETY: a spare is unreachable by every other thread (module docs) and our
+                // swap took it, so we have exclusive access until we publish it.
+                unsafe { (*block).reset() };
+                return Some(block);
+            }
+        }
+        None
+    }
+
+    /// Keeps `block` as a spare if a slot is free, else frees it.
+    ///
+    /// # Safety
+    /// Nobody will access `block` again (invariant 5), or `block` was never shared.
+    unsafe fn retire(&self, block: *mut Block<T>) {
+        for slot in &self.slots[..Self::LIMIT] {
+            // Relaxed: a peek, as in `take`.
+            if !slot.load(Ordering::Relaxed).is_null() {
+                continue;
+            }
+            // Release: pairs with the `Acquire` swap in `take` (the block's last accesses come
+            // before the reuser's reset). Relaxed failure: we only learn that the slot is taken.
+            if slot
+                .compare_exchange(ptr::null_mut(), block, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
             {
                 return;
             }
         }
-        // SAFETY: every slot has been read and nobody else walks this block (invariant 5).
-        unsafe { Block::free(this) };
+        // SAFETY: as the contract says; no slot took it, so nobody else can reach it.
+        unsafe { Block::free(block) };
+    }
+}
+
+impl<T> Drop for Spares<T> {
+    fn drop(&mut self) {
+        for slot in &mut self.slots {
+            // `&mut self`: no other thread can touch the queue; Relaxed is enough.
+            let block = slot.load(Ordering::Relaxed);
+            if !block.is_null() {
+                // SAFETY: a spare holds no message and nobody else can reach it.
+                unsafe { Block::free(block) };
+            }
+        }
     }
 }
 
@@ -228,6 +346,11 @@ struct Position<T> {
 pub(crate) struct Unbounded<T> {
     head: CachePadded<Position<T>>,
     tail: CachePadded<Position<T>>,
+    /// Retired blocks kept for the next boundaries, or null (module docs, "Spare blocks").
+    spares: CachePadded<Spares<T>>,
+    /// Passed blocks that a slow receiver is still reading, linked by `next` (module docs,
+    /// "Reclamation").
+    deferred: CachePadded<AtomicPtr<Block<T>>>,
 }
 
 // SAFETY: messages of type `T` move between threads through the queue (so `T: Send`); all shared
@@ -255,7 +378,86 @@ impl<T> Unbounded<T> {
                 index: AtomicU64::new(0),
                 block: AtomicPtr::new(first),
             }),
+            spares: CachePadded::new(Spares::new()),
+            deferred: CachePadded::new(AtomicPtr::new(ptr::null_mut())),
         }
+    }
+
+    /// Called by the receiver of the last slot of `block`, once it has read it: retires the
+    /// block if its other receivers are done, else defers it; and retires the deferred blocks
+    /// whose receivers are done by now.
+    ///
+    /// # Safety
+    /// The caller has read the last slot of `block` and touches the block no more.
+    unsafe fn finish_block(&self, block: *mut Block<T>) {
+        // Relaxed: a peek; the swap in `retire_deferred` is what takes the list.
+        if !self.deferred.load(Ordering::Relaxed).is_null() {
+            // SAFETY: forwarded contract: only finished blocks are on the list.
+            unsafe { self.retire_deferred() };
+        }
+        // SAFETY: the block is alive: head has passed it but it is not retired (invariant 5).
+        if unsafe { (*block).read_by_all() } {
+            // SAFETY: every receiver of the block is done (invariant 5).
+            unsafe { self.spares.retire(block) };
+        } else {
+            // SAFETY: as above; a slow receiver still reads one of its slots.
+            unsafe { self.defer(block) };
+        }
+    }
+
+    /// Pushes a passed block whose slow receiver is not done onto `deferred`.
+    ///
+    /// # Safety
+    /// Head has passed `block`, its last slot is read, and it is on no list.
+    unsafe fn defer(&self, block: *mut Block<T>) {
+        // Relaxed: the CAS below checks it.
+        let mut first = self.deferred.load(Ordering::Relaxed);
+        loop {
+            // Relaxed: published by the `Release` CAS. Nobody reads a passed block's `next`.
+            // SAFETY: the block is alive (invariant 5).
+            unsafe { (*block).next.store(first, Ordering::Relaxed) };
+            // Release: pairs with the `Acquire` swap of `retire_deferred` (the link above, and
+            // everything this thread saw of the block). Relaxed failure: we retry from `now`.
+            match self.deferred.compare_exchange_weak(
+                first,
+                block,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => first = now,
+            }
+        }
+    }
+
+    /// Takes the whole `deferred` list, retires the blocks whose receivers are done and pushes
+    /// the others back.
+    ///
+    /// # Safety
+    /// Only passed blocks with their last slot read are ever on the list (`defer`'s contract).
+    unsafe fn retire_deferred(&self) {
+        // Acquire: pairs with the `Release` CAS of every `defer` (a release sequence of RMWs).
+        let mut list = self.deferred.swap(ptr::null_mut(), Ordering::Acquire);
+        while !list.is_null() {
+            let block = list;
+            // Relaxed: the swap made the link visible, and the list is ours now.
+            // SAFETY: a deferred block is alive until it is retired here (invariant 5).
+            list = unsafe { (*block).next.load(Ordering::Relaxed) };
+            // SAFETY: as above.
+            if unsafe { (*block).read_by_all() } {
+                // SAFETY: every receiver of the block is done; it is on no list any more.
+                unsafe { self.spares.retire(block) };
+            } else {
+                // SAFETY: taken off the list above, so on none.
+                unsafe { self.defer(block) };
+            }
+        }
+    }
+
+    /// An empty block for the next boundary: a spare if there is one, else a new one.
+    #[inline]
+    fn fresh_block(&self) -> *mut Block<T> {
+        self.spares.take().unwrap_or_else(Block::alloc)
     }
 
     /// Pushes `value`, or gives it back if the queue is closed.
@@ -271,8 +473,8 @@ impl<T> Unbounded<T> {
         loop {
             if tail & CLOSED != 0 {
                 if !next_block.is_null() {
-                    // SAFETY: allocated above, never shared.
-                    unsafe { Block::free(next_block) };
+                    // SAFETY: taken or allocated above, never shared.
+                    unsafe { self.spares.retire(next_block) };
                 }
                 return Err(PushError::Closed(value));
             }
@@ -288,7 +490,7 @@ impl<T> Unbounded<T> {
 
             // About to claim the last slot: allocate the successor outside the critical step.
             if offset + 1 == BLOCK_CAP && next_block.is_null() {
-                next_block = Block::alloc();
+                next_block = self.fresh_block();
             }
 
             let wake = waking(tail, 1);
@@ -312,8 +514,8 @@ impl<T> Unbounded<T> {
                         next_block = ptr::null_mut();
                     }
                     if !next_block.is_null() {
-                        // SAFETY: allocated above, never shared.
-                        unsafe { Block::free(next_block) };
+                        // SAFETY: taken or allocated above, never shared.
+                        unsafe { self.spares.retire(next_block) };
                     }
                     // SAFETY: the CAS gave us exclusive write access to this slot (invariant 2),
                     // and the block stays alive until its receiver reads it (invariant 5).
@@ -410,13 +612,9 @@ impl<T> Unbounded<T> {
                         let value = slot.msg.with(|p| p.read().assume_init());
 
                         if offset + 1 == BLOCK_CAP {
-                            // We read the last slot: begin destruction.
-                            Block::destroy(block, 0);
-                        } else if slot.state.fetch_or(READ, Ordering::AcqRel) & DESTROY != 0 {
-                            // AcqRel: `Release` orders our read before the destroyer frees;
-                            // `Acquire` sees the destroyer's walk so far. A destroyer stopped
-                            // here: continue its walk.
-                            Block::destroy(block, offset as usize + 1);
+                            self.finish_block(block);
+                        } else {
+                            Block::mark_read(block, offset as usize);
                         }
                         return Ok(Popped {
                             seq: seq_of(index(head)),
@@ -475,8 +673,8 @@ impl<T> Unbounded<T> {
         loop {
             if tail & CLOSED != 0 {
                 if !next_block.is_null() {
-                    // SAFETY: allocated above, never shared.
-                    unsafe { Block::free(next_block) };
+                    // SAFETY: taken or allocated above, never shared.
+                    unsafe { self.spares.retire(next_block) };
                 }
                 return Err(PushError::Closed(()));
             }
@@ -490,7 +688,7 @@ impl<T> Unbounded<T> {
             let count = (src.len() as u64).min(BLOCK_CAP - offset);
             let fills_block = offset + count == BLOCK_CAP;
             if fills_block && next_block.is_null() {
-                next_block = Block::alloc();
+                next_block = self.fresh_block();
             }
             let wake = waking(tail, count as usize);
             // Orderings: as the CAS in `push`.
@@ -507,8 +705,8 @@ impl<T> Unbounded<T> {
                         next_block = ptr::null_mut();
                     }
                     if !next_block.is_null() {
-                        // SAFETY: allocated above, never shared.
-                        unsafe { Block::free(next_block) };
+                        // SAFETY: taken or allocated above, never shared.
+                        unsafe { self.spares.retire(next_block) };
                     }
                     for i in offset..offset + count {
                         let value = src.next().expect("count <= src.len()");
@@ -534,10 +732,9 @@ impl<T> Unbounded<T> {
     /// Pops up to `max` messages from the head block with one CAS, appending them to `out`.
     ///
     /// The same protocol as [`pop`](Self::pop) with `count` slots claimed at once; each slot is
-    /// then read and released exactly as `pop` does, in order, so the reclamation hand-off
-    /// (module docs) is unchanged: a destroyer that stops at one of our slots is continued by
-    /// us when we mark it `READ`, and if we own the last slot, we read it last and begin the
-    /// destruction after every other slot of ours is marked.
+    /// then read and marked exactly as `pop` does, in order, so reclamation (module docs) is
+    /// unchanged: if we own the last slot, we read it last, after every other slot of ours is
+    /// marked read, and finish the block.
     pub(crate) fn pop_some(&self, max: usize, out: &mut Vec<T>) -> Result<PoppedMany, PopError> {
         let backoff = Backoff::new();
         // Acquire (both): as in `pop`.
@@ -594,10 +791,9 @@ impl<T> Unbounded<T> {
                             slot.wait_write();
                             out.push(slot.msg.with(|p| p.read().assume_init()));
                             if i + 1 == BLOCK_CAP {
-                                Block::destroy(block, 0);
-                            } else if slot.state.fetch_or(READ, Ordering::AcqRel) & DESTROY != 0 {
-                                // AcqRel: as in `pop`.
-                                Block::destroy(block, i as usize + 1);
+                                self.finish_block(block);
+                            } else {
+                                Block::mark_read(block, i as usize);
                             }
                         }
                     }
@@ -684,6 +880,16 @@ impl<T> Drop for Unbounded<T> {
         let mut head = index(self.head.index.load(Ordering::Relaxed));
         let tail = index(self.tail.index.load(Ordering::Relaxed));
         let mut block = self.head.block.load(Ordering::Relaxed);
+        let mut deferred = self.deferred.load(Ordering::Relaxed);
+        while !deferred.is_null() {
+            // SAFETY: with exclusive access every receiver is done; a deferred block holds no
+            // unread message (its slots were all claimed by receivers) and is on no other list.
+            unsafe {
+                let next = (*deferred).next.load(Ordering::Relaxed);
+                Block::free(deferred);
+                deferred = next;
+            }
+        }
 
         // Moves the messages out one by one, freeing each block once it is passed and the last
         // one at the end, so a panicking message `Drop` leaks neither the rest nor the blocks.
@@ -770,6 +976,34 @@ mod tests {
         }
         assert_eq!(popped, len);
         assert_eq!(last, Some(499));
+    }
+
+    /// Spares are bounded by bytes: 30 blocks of `u64`, one of a large message; a drained
+    /// burst leaves at most that many (and every other retired block is freed).
+    #[test]
+    fn spares_are_bounded_by_bytes() {
+        assert_eq!(Spares::<u64>::LIMIT, 30);
+        assert_eq!(Spares::<[u8; 4096]>::LIMIT, 1);
+        let held = |q: &Unbounded<u64>| {
+            q.spares
+                .slots
+                .iter()
+                .filter(|s| !s.load(Ordering::Relaxed).is_null())
+                .count()
+        };
+        let q = Unbounded::new();
+        for i in 0..10_000u64 {
+            q.push(i).unwrap();
+        }
+        assert_eq!(held(&q), 0, "a growing queue has nothing to spare");
+        for i in 0..10_000u64 {
+            assert_eq!(q.pop().unwrap().value, i);
+        }
+        assert_eq!(held(&q), 30, "the drain keeps 30 blocks and frees the rest");
+        for i in 0..100u64 {
+            q.push(i).unwrap();
+        }
+        assert_eq!(held(&q), 30 - 3, "the next blocks come from the spares");
     }
 
     #[test]
