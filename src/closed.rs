@@ -17,9 +17,9 @@ use std::task::{Context, Poll};
 
 use futures_core::FusedFuture;
 
-use crate::channel::Channel;
 use crate::handles::Sender;
 use crate::sync::event::Listener;
+use crate::wait::Channel;
 
 impl<T> Sender<T> {
     /// A future that completes once the queue is closed: every receiver was dropped, or some

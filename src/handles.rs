@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use futures_core::{FusedStream, Stream};
 
-use crate::channel::{Channel, Waiter};
 use crate::error::{
     RecvError, RecvTimeoutError, SendBatchError, SendError, SendTimeoutError, TryRecvError,
     TrySendError,
@@ -33,6 +32,7 @@ use crate::flavor::{bounded::Bounded, unbounded::Unbounded, Flavor};
 use crate::recv::{Drain, IntoIter, Iter, Recv, RecvBatch, TryIter};
 use crate::send::SendFut;
 use crate::sync::Arc;
+use crate::wait::{Channel, Waiter};
 
 /// Creates an unbounded channel: a [`Sender`] and a [`Receiver`] over one unbounded queue.
 ///

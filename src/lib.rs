@@ -82,7 +82,6 @@
 #![deny(missing_docs)]
 #![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
-mod channel;
 mod closed;
 mod drop_all;
 mod error;
@@ -96,6 +95,7 @@ mod select;
 pub(crate) mod send;
 mod sink;
 mod sync;
+mod wait;
 mod wait_strategy;
 mod weak;
 

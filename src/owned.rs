@@ -12,9 +12,9 @@ use std::task::{Context, Poll};
 
 use futures_core::FusedFuture;
 
-use crate::channel::Waiter;
 use crate::error::{RecvError, SendError, SendTimeoutError};
 use crate::handles::{Receiver, Sender};
+use crate::wait::Waiter;
 
 impl<T> Receiver<T> {
     /// Receives one message asynchronously with a future that owns this receiver (`'static`

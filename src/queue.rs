@@ -3,7 +3,6 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::channel::Channel;
 use crate::error::{
     RecvError, RecvTimeoutError, SendBatchError, SendError, SendTimeoutError, TryRecvError,
     TrySendError,
@@ -12,6 +11,7 @@ use crate::flavor::{bounded::Bounded, unbounded::Unbounded, Flavor};
 use crate::recv::{Drain, Iter, Recv, RecvBatch, RecvStream, TryIter};
 use crate::send::SendFut;
 use crate::sync::Arc;
+use crate::wait::Channel;
 
 /// A multi-producer multi-consumer queue; every clone is another handle to the same queue.
 ///

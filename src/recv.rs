@@ -9,8 +9,8 @@ use std::task::{Context, Poll};
 
 use futures_core::{FusedFuture, FusedStream, Stream};
 
-use crate::channel::{Channel, Waiter};
 use crate::error::RecvError;
+use crate::wait::{Channel, Waiter};
 use crate::{Queue, Receiver};
 
 /// Future of [`Queue::recv_async`]: the next message, or [`RecvError`] once the queue is closed

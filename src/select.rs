@@ -12,7 +12,7 @@
 //! cannot starve the others.
 //!
 //! Waiting reuses the async receive step: each arm polls its channel with one shared waker,
-//! which registers it as a counted receive waiter there (`channel.rs`, "Waiter counts"); the
+//! which registers it as a counted receive waiter there (`wait.rs`; `flavor/mod.rs`, "Waiter counts"); the
 //! waker notifies the select's own event, on which the thread parks. Each round listens on that
 //! event *before* it polls the arms, so a wake-up that comes after the poll finds the listener
 //! and one that came before it is seen by the poll. When the select returns, every arm leaves
@@ -27,10 +27,10 @@ use std::fmt;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use crate::channel::{Channel, Waiter};
 use crate::error::{RecvError, SendError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::handles::{Receiver, Sender};
 use crate::sync::event::Event;
+use crate::wait::{Channel, Waiter};
 use crate::Queue;
 
 /// A blocking select over several receivers and senders (of any message types): each receive

@@ -7,8 +7,8 @@ use std::task::{Context, Poll};
 
 use futures_core::FusedFuture;
 
-use crate::channel::{Channel, Waiter};
 use crate::error::{SendError, SendTimeoutError};
+use crate::wait::{Channel, Waiter};
 
 /// Future of [`Queue::send_async`](crate::Queue::send_async): completes once the message is in
 /// the queue, or gives it back if the queue is closed.

@@ -17,9 +17,9 @@ use std::task::{Context, Poll};
 
 use futures_sink::Sink;
 
-use crate::channel::Waiter;
 use crate::error::{SendError, SendTimeoutError, TrySendError};
 use crate::handles::Sender;
+use crate::wait::Waiter;
 
 impl<T> Sender<T> {
     /// A [`Sink`] that owns this sender (`'static` when `T` is): `SinkExt::send`, `send_all`

@@ -12,9 +12,9 @@
 
 use std::fmt;
 
-use crate::channel::Channel;
 use crate::handles::{Receiver, Sender};
 use crate::sync::{Arc, Ordering};
+use crate::wait::Channel;
 
 /// A sender that does not keep the queue open: made by [`Sender::downgrade`], turned back into
 /// a [`Sender`] by [`upgrade`](WeakSender::upgrade) while another sender is alive.

@@ -40,7 +40,7 @@ use super::stats::WorkerStats;
 use super::timeout::attempt_async;
 use super::user_code::Failure;
 use super::{Mq, MqError, Msg, Publisher, QueueOptions};
-use crate::channel::{Channel, Waiter};
+use crate::wait::{Channel, Waiter};
 use crate::RecvError;
 
 thread_local! {
