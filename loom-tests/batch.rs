@@ -104,8 +104,8 @@ fn one_batch_wakes_as_many_receivers_as_messages() {
 /// frees one. Whatever each batch got in (a prefix), exactly once and in its order; the rest
 /// is handed back in order.
 ///
-/// Fails if: `run_of` claims its first slot without checking the slot's stamp (`&& count > 0`
-/// on its `break`): a batch claims a slot the other sender or the receiver still owns (loom
+/// Fails if: `run_from` extends the run without checking the next slots' stamps (its `break`
+/// made `if false`): a batch claims a slot the other sender or the receiver still owns (loom
 /// reports the conflicting cell access).
 #[test]
 fn two_batch_pushes_on_the_ring() {
@@ -143,7 +143,7 @@ fn two_batch_pushes_on_the_ring() {
 /// and starting its destruction while the batch may still be writing. FIFO, exactly once, and
 /// both blocks freed (loom's `Track` in each block).
 ///
-/// Fails if: `push_some` clamps its claim to `BLOCK_CAP + 1 - offset` instead of
+/// Fails if: `claim_tail` clamps its claim to `BLOCK_CAP + 1 - offset` instead of
 /// `BLOCK_CAP - offset` (the claim takes the lap's spare offset as a slot: an out-of-block
 /// access, which loom reports).
 #[test]
@@ -161,6 +161,45 @@ fn unbounded_batch_boundary_at_bound_two() {
         }
         sender.join().unwrap();
         assert_eq!(got, [0, 1, 2, 3, 4]);
+        assert_eq!(q.try_recv(), Err(TryRecvError::Empty));
+    });
+}
+
+/// A single send and a batch send race over a block boundary: one message queued, then
+/// `send(1)` and `send_batch([10, 11])` from two threads, 4 messages over 3-slot blocks, so
+/// whichever claim takes the block's last slot (one slot or two) links the next block; the
+/// main thread takes one message with `recv` and the rest with `recv_batch`. The single and
+/// the batch operations share one claim step per end (`claim_tail`, `claim_head`), so this is
+/// the model where the two meet. Exactly once, FIFO per producer.
+///
+/// Fails if: `claim_tail` decides "this claim fills the block" from its first slot
+/// (`offset + 1 == BLOCK_CAP`, the single push's test before the claim was shared): a batch
+/// that ends on the last slot links no block, and the next claim spins at the boundary for
+/// ever (loom reports the spin).
+#[test]
+fn single_and_batch_claims_race_for_a_block_boundary() {
+    model(|| {
+        let q = Queue::unbounded();
+        q.send(0u32).unwrap();
+        let single = {
+            let q = q.clone();
+            thread::spawn(move || q.send(1).unwrap())
+        };
+        let batch = {
+            let q = q.clone();
+            thread::spawn(move || assert_eq!(q.send_batch([10, 11]), Ok(2)))
+        };
+        let mut got = vec![q.recv().unwrap()];
+        while got.len() < 4 {
+            q.recv_batch(&mut got, 3).unwrap();
+        }
+        single.join().unwrap();
+        batch.join().unwrap();
+        assert_eq!(got[0], 0, "FIFO: the queued message first");
+        let tens: Vec<_> = got.iter().copied().filter(|&v| v >= 10).collect();
+        assert_eq!(tens, [10, 11], "per-producer FIFO");
+        got.sort_unstable();
+        assert_eq!(got, [0, 1, 10, 11], "exactly once");
         assert_eq!(q.try_recv(), Err(TryRecvError::Empty));
     });
 }

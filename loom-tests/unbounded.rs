@@ -313,7 +313,7 @@ fn a_retired_block_is_reused_for_a_later_boundary() {
 /// receiver's feet), and whoever finishes a later block retires it. Exactly once; no block
 /// leaks (loom tracks every block).
 ///
-/// Fails if: `finish_block` retires a block without checking its `read` flags (`if true`): the
+/// Fails if: `retire_or_defer` retires a block without checking its `read` flags (`if true`): the
 /// block is taken back as the third block while the slow receiver reads it, and loom reports
 /// the send of message 6 racing that receiver's read of message 0 in the same cell.
 #[test]

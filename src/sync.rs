@@ -27,7 +27,7 @@
 //! `RUSTFLAGS="--cfg loom"` in its own target directory (`target/loom`), streams their output,
 //! and fails if any model fails or the run exceeds its time limit (`loom-tests/driver.rs`).
 //!
-//! Under loom, blocks shrink to 3 slots (`flavor/unbounded.rs`) and every back-off is a
+//! Under loom, blocks shrink to 3 slots (`flavor/unbounded/block.rs`) and every back-off is a
 //! `loom::thread::yield_now()`, so spin loops let the model run the thread being waited for, and
 //! the "spin a little before parking" phase is skipped (`spin_before_park` parks at once).
 
