@@ -73,3 +73,16 @@ pub fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> std::task::Poll
     let mut cx = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
     std::pin::Pin::new(fut).poll(&mut cx)
 }
+
+/// Polls `fut` until it listens: segmq's async operations yield once before they register a
+/// listener (`ASYNC_YIELDS`, `src/wait.rs`), so on an empty (or full) queue that is
+/// a first poll that yields and a second one that listens; a `Ready` ends it early.
+#[cfg(loom)]
+pub fn poll_until_listening<F: std::future::Future + Unpin>(
+    fut: &mut F,
+) -> std::task::Poll<F::Output> {
+    match poll_once(fut) {
+        std::task::Poll::Pending => poll_once(fut),
+        ready => ready,
+    }
+}

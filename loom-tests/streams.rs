@@ -9,7 +9,7 @@ use loom::future::block_on;
 use loom::thread;
 use segmq::{Queue, TryRecvError};
 
-use crate::{model, poll_once};
+use crate::{model, poll_until_listening};
 
 /// `recv_batch_async` pending on an empty queue, then two sends: the batch future is woken and
 /// completes with at least one message; the rest stay queued; exactly once overall.
@@ -98,7 +98,10 @@ fn cancelled_send_async_on_a_full_ring_passes_room_on() {
             thread::spawn(move || q.send(2).unwrap())
         };
         let mut fut = q.send_async(1);
-        assert!(poll_once(&mut fut).is_pending(), "the ring is full");
+        assert!(
+            poll_until_listening(&mut fut).is_pending(),
+            "the ring is full"
+        );
         let receiver = {
             let q = q.clone();
             thread::spawn(move || q.recv().unwrap())

@@ -5,7 +5,7 @@ use std::task::Poll;
 use loom::thread;
 use segmq::{Queue, RecvError, TryRecvError};
 
-use crate::{model, poll_once};
+use crate::{model, poll_until_listening};
 
 /// Two senders push 2 messages each (4 > 3 slots: one block boundary); the main thread
 /// receives all of them with blocking `recv`. Per-producer FIFO and exactly-once.
@@ -162,7 +162,7 @@ fn async_receiver_dropped_after_notification_passes_it_on() {
             thread::spawn(move || q.recv().unwrap())
         };
         let mut fut = q.recv_async();
-        let first = poll_once(&mut fut);
+        let first = poll_until_listening(&mut fut);
         let sender = {
             let q = q.clone();
             thread::spawn(move || q.send(1u32).unwrap())

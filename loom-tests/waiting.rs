@@ -15,7 +15,7 @@ use loom::future::block_on;
 use loom::thread;
 use segmq::{Queue, Recv, RecvTimeoutError, SendFut, SendTimeoutError, TryRecvError};
 
-use crate::{model, model_with_bound, poll_once};
+use crate::{model, model_with_bound, poll_until_listening};
 
 /// Round two of the waiter protocol: a blocked receiver is woken by the first message, the
 /// main thread takes that message back before it (a thief), so the receiver finds nothing,
@@ -67,7 +67,10 @@ fn two_senders_parked_on_a_full_ring() {
         let q = Queue::bounded(1);
         q.send(0u32).unwrap();
         let mut send = q.send_async(2);
-        assert!(poll_once(&mut send).is_pending(), "the ring is full");
+        assert!(
+            poll_until_listening(&mut send).is_pending(),
+            "the ring is full"
+        );
         let sender = {
             let q = q.clone();
             thread::spawn(move || q.send(1).unwrap())
@@ -184,6 +187,28 @@ fn send_deadline_last_look_races_a_receive() {
             Err(SendTimeoutError::Timeout(2)) => {}
             other => panic!("unexpected: {other:?}"),
         }
+        assert_eq!(q.try_recv(), Err(TryRecvError::Empty));
+    });
+}
+
+/// An async receive on an empty queue yields first (it wakes its own task and returns
+/// `Pending`, holding no listener and not counted), then tries again and listens, while a
+/// send arrives from another thread at any point of that: the message is received either way
+/// (found on a retry after the yield, or delivered by the send's wake-up once listening), and
+/// exactly once.
+///
+/// Fails if: the yield returns `Pending` without waking its own task (`wake_by_ref` removed
+/// from `Waiter::yield_before_listening`): nobody wakes the task, so `block_on` parks for ever.
+#[test]
+fn async_receive_yields_then_listens() {
+    model(|| {
+        let q = Queue::unbounded();
+        let sender = {
+            let q = q.clone();
+            thread::spawn(move || q.send(7u32).unwrap())
+        };
+        assert_eq!(block_on(q.recv_async()), Ok(7));
+        sender.join().unwrap();
         assert_eq!(q.try_recv(), Err(TryRecvError::Empty));
     });
 }

@@ -114,12 +114,20 @@ fn sink_waits_for_room_on_a_full_queue() {
         Poll::Ready(Ok(()))
     ));
     s.as_mut().start_send(2).unwrap(); // full: held
+                                       // The first pending poll yields (it wakes its own task: `src/wait.rs`, "Async: yield
+                                       // before listening"), the second listens.
     assert!(s.as_mut().poll_ready(&mut cx).is_pending());
+    assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "the yield");
     assert!(s.as_mut().poll_flush(&mut cx).is_pending());
-    assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        wakes.0.load(Ordering::SeqCst),
+        1,
+        "listening: no wake-up yet"
+    );
     assert_eq!(rx.recv(), Ok(1));
-    assert!(
-        wakes.0.load(Ordering::SeqCst) >= 1,
+    assert_eq!(
+        wakes.0.load(Ordering::SeqCst),
+        2,
         "the receive woke the sink"
     );
     assert!(matches!(

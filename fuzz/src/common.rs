@@ -140,14 +140,39 @@ unsafe fn wc_drop(ptr: *const ()) {
     unsafe { drop(Arc::from_raw(ptr.cast::<WakeCounter>())) };
 }
 
-/// Polls a future once with `waker`.
-pub fn poll_once<F: Future>(fut: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
-    fut.poll(&mut Context::from_waker(waker))
+/// Most polls in a row that [`poll_settled`] makes while the future keeps waking itself.
+const MAX_SELF_WAKES: usize = 8;
+
+/// Polls `fut` with `wake`'s waker as an executor would: again while a poll woke its own waker
+/// before returning `Pending` (a cooperative yield: segmq's async operations yield once before
+/// they listen, `src/wait.rs`), so a `Pending` it returns is a future that waits for someone
+/// else's wake-up. A future that still wakes itself after [`MAX_SELF_WAKES`] polls is a bug.
+pub fn poll_settled<F: Future>(mut fut: Pin<&mut F>, wake: &Arc<WakeCounter>) -> Poll<F::Output> {
+    let waker = wake.waker();
+    for _ in 0..MAX_SELF_WAKES {
+        let before = wake.wakes();
+        match fut.as_mut().poll(&mut Context::from_waker(&waker)) {
+            Poll::Pending if wake.wakes() > before => continue,
+            polled => return polled,
+        }
+    }
+    panic!("a future woke itself on each of {MAX_SELF_WAKES} polls in a row");
 }
 
-/// Polls a stream once with `waker`.
-pub fn poll_next_once<S: Stream>(stream: Pin<&mut S>, waker: &Waker) -> Poll<Option<S::Item>> {
-    stream.poll_next(&mut Context::from_waker(waker))
+/// [`poll_settled`] for a stream's next item.
+pub fn poll_next_settled<S: Stream>(
+    mut stream: Pin<&mut S>,
+    wake: &Arc<WakeCounter>,
+) -> Poll<Option<S::Item>> {
+    let waker = wake.waker();
+    for _ in 0..MAX_SELF_WAKES {
+        let before = wake.wakes();
+        match stream.as_mut().poll_next(&mut Context::from_waker(&waker)) {
+            Poll::Pending if wake.wakes() > before => continue,
+            polled => return polled,
+        }
+    }
+    panic!("a stream woke itself on each of {MAX_SELF_WAKES} polls in a row");
 }
 
 /// The payload of the panics the checks plant (a handler told to panic): the panic hook

@@ -47,7 +47,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use segmq::{Mq, MqError, Msg, PublishError, Publisher, QueueOptions, RetryPolicy};
 
 use crate::common::{
-    planted_panic, poll_once, silence_planted_panics, DropLog, Tracked, WakeCounter,
+    planted_panic, poll_settled, silence_planted_panics, DropLog, Tracked, WakeCounter,
 };
 
 /// Most calls per input.
@@ -821,7 +821,7 @@ impl Run {
                     _ => {
                         let wake = Arc::new(WakeCounter::default());
                         let mut fut = Box::pin(s.publisher.publish_async(job));
-                        match poll_once(fut.as_mut(), &wake.waker()) {
+                        match poll_settled(fut.as_mut(), &wake) {
                             Poll::Ready(r) => r,
                             Poll::Pending => {
                                 assert!(s.spec.capacity().is_some(), "pending unbounded ({ctx})");

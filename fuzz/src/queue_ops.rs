@@ -33,7 +33,7 @@ use segmq::{
 };
 
 use crate::api::{Rx, Tx};
-use crate::common::{poll_next_once, poll_once, DropLog, Tracked, WakeCounter};
+use crate::common::{poll_next_settled, poll_settled, DropLog, Tracked, WakeCounter};
 
 /// Most operations run per input.
 pub const MAX_OPS: usize = 256;
@@ -527,7 +527,7 @@ impl Checker<'_> {
         let wake = Arc::new(WakeCounter::default());
         let tx = self.handles.tx(h).expect("checked above");
         let mut fut = Box::pin(tx.send_async(m));
-        match poll_once(fut.as_mut(), &wake.waker()) {
+        match poll_settled(fut.as_mut(), &wake) {
             Poll::Ready(r) => expect_send_done(r, id, &mut self.model, ctx),
             Poll::Pending => {
                 assert!(self.model.send_would_block(), "send_async pending ({ctx})");
@@ -547,7 +547,7 @@ impl Checker<'_> {
         let id = m.id;
         let wake = Arc::new(WakeCounter::default());
         let mut fut = Box::pin(keeper.send_async(m));
-        match poll_once(fut.as_mut(), &wake.waker()) {
+        match poll_settled(fut.as_mut(), &wake) {
             Poll::Ready(r) => expect_send_done(r, id, &mut self.model, ctx),
             Poll::Pending => {
                 assert!(self.model.send_would_block(), "send_async pending ({ctx})");
@@ -567,8 +567,7 @@ impl Checker<'_> {
         let Some(mut held) = self.held_send.take() else {
             return false;
         };
-        let waker = held.wake.waker();
-        match poll_once(held.fut.as_mut(), &waker) {
+        match poll_settled(held.fut.as_mut(), &held.wake) {
             Poll::Ready(r) => expect_send_done(r, held.id, &mut self.model, ctx),
             Poll::Pending => {
                 assert!(self.model.send_would_block(), "held send pending ({ctx})");
@@ -635,7 +634,7 @@ impl Checker<'_> {
             (Op::RecvAsync(_), _) => {
                 let wake = Arc::new(WakeCounter::default());
                 let mut fut = Box::pin(rx.recv_async());
-                match poll_once(fut.as_mut(), &wake.waker()) {
+                match poll_settled(fut.as_mut(), &wake) {
                     Poll::Ready(r) => r.map_err(|RecvError| TryRecvError::Closed),
                     Poll::Pending => {
                         assert!(block, "recv_async pending ({ctx})");
@@ -676,7 +675,7 @@ impl Checker<'_> {
             Op::RecvBatchAsync { .. } => {
                 let wake = Arc::new(WakeCounter::default());
                 let mut fut = Box::pin(rx.recv_batch_async(&mut buf, max));
-                let polled = poll_once(fut.as_mut(), &wake.waker());
+                let polled = poll_settled(fut.as_mut(), &wake);
                 drop(fut);
                 match polled {
                     Poll::Ready(r) => r.map_err(|RecvError| TryRecvError::Closed),
@@ -707,14 +706,14 @@ impl Checker<'_> {
     }
 
     fn stream_poll(&mut self, ctx: &str) {
-        let waker = self.stream_wake.waker();
+        let wake = Arc::clone(&self.stream_wake);
         let polled = match (&mut self.handles, self.keeper) {
             (Handles::Queue(_), Some(keeper)) => {
                 let stream = self.queue_stream.get_or_insert_with(|| keeper.stream());
-                poll_next_once(Pin::new(stream), &waker)
+                poll_next_settled(Pin::new(stream), &wake)
             }
             (Handles::Channel { rx, .. }, _) if !rx.is_empty() => {
-                poll_next_once(Pin::new(&mut rx[0]), &waker)
+                poll_next_settled(Pin::new(&mut rx[0]), &wake)
             }
             _ => return,
         };

@@ -32,7 +32,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use segmq::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 
 use crate::api::{Rx, Tx};
-use crate::common::{poll_once, DropLog, Tracked, WakeCounter};
+use crate::common::{poll_settled, DropLog, Tracked, WakeCounter};
 use crate::queue_ops::{Api, Flavor};
 
 /// Most operations per thread.
@@ -272,7 +272,6 @@ fn worker(shared: &Shared, mut hands: Hands, me: u8, ops: &[ThreadOp]) -> Outcom
     let mut seq = 0u64;
     let mut closed_by_me = false;
     let wake = Arc::new(WakeCounter::default());
-    let waker = wake.waker();
     let next = |seq: &mut u64| {
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let m = Tracked::new(id, me, *seq, &shared.log);
@@ -324,7 +323,7 @@ fn worker(shared: &Shared, mut hands: Hands, me: u8, ops: &[ThreadOp]) -> Outcom
                 let m = next(&mut seq);
                 let id = m.id;
                 let mut fut = Box::pin(tx.send_async(m));
-                match poll_once(fut.as_mut(), &waker) {
+                match poll_settled(fut.as_mut(), &wake) {
                     Poll::Ready(r) => sent(&mut out, id, r.map_err(|e| e.0), closed_by_me),
                     // Dropped with the future below.
                     Poll::Pending => out.refused.push(id),
@@ -393,7 +392,7 @@ fn worker(shared: &Shared, mut hands: Hands, me: u8, ops: &[ThreadOp]) -> Outcom
             ThreadOp::RecvAsync => {
                 let Some(rx) = &hands.rx else { continue };
                 let mut fut = Box::pin(rx.recv_async());
-                if let Poll::Ready(Ok(m)) = poll_once(fut.as_mut(), &waker) {
+                if let Poll::Ready(Ok(m)) = poll_settled(fut.as_mut(), &wake) {
                     receive(&mut out, m);
                 }
             }

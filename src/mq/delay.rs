@@ -206,7 +206,7 @@ impl<T: Send + 'static> Publisher<T> {
         // nothing.
         let id = DELAYED_ID_BASE + core.delays.next_id.fetch_add(1, Ordering::Relaxed);
         let mut env = Envelope::fresh(data);
-        env.id = Some(id);
+        env.id = id;
         // `Msg::enqueued_at` of a delayed message is its due time (`msg.rs`): the queue-wait
         // statistics then measure from it, and a leftover can be published again for it.
         env.enqueued_at = at;

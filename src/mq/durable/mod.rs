@@ -335,7 +335,7 @@ impl<T> Durable<T> {
         }
         for (id, attempt, data) in msgs {
             let env = Envelope {
-                id: Some(id),
+                id,
                 attempt,
                 enqueued_at: Instant::now(),
                 // Recovered: published by an earlier process, no span to follow.
