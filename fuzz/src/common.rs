@@ -164,15 +164,8 @@ pub fn poll_next_settled<S: Stream>(
     mut stream: Pin<&mut S>,
     wake: &Arc<WakeCounter>,
 ) -> Poll<Option<S::Item>> {
-    let waker = wake.waker();
-    for _ in 0..MAX_SELF_WAKES {
-        let before = wake.wakes();
-        match stream.as_mut().poll_next(&mut Context::from_waker(&waker)) {
-            Poll::Pending if wake.wakes() > before => continue,
-            polled => return polled,
-        }
-    }
-    panic!("a stream woke itself on each of {MAX_SELF_WAKES} polls in a row");
+    let next = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx));
+    poll_settled(std::pin::pin!(next), wake)
 }
 
 /// The payload of the panics the checks plant (a handler told to panic): the panic hook
