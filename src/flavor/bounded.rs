@@ -292,6 +292,7 @@ impl<T> Bounded<T> {
         }
     }
 
+    #[inline]
     pub(crate) fn push(&self, value: T) -> Result<Pushed, PushError<T>> {
         let shape = self.shape();
         let claim = match self.claim_tail(shape, 1) {
@@ -369,6 +370,7 @@ impl<T> Bounded<T> {
         }
     }
 
+    #[inline]
     pub(crate) fn pop(&self) -> Result<Popped<T>, PopError> {
         let shape = self.shape();
         let claim = self.claim_head(shape, 1, |_| {})?;

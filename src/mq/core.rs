@@ -44,7 +44,7 @@ use super::options::DeadLetter;
 use super::retry::{Pending, RetryPolicy, RetryTimer};
 use super::skip::DeadLetterReason;
 use super::stats::{self, CoreStats, QueueStats, WorkerStats};
-use super::user_code::{self, drop_failure, drop_quietly, panic_text};
+use super::user_code::{self, drop_failure, drop_quietly, panic_text, Failure};
 use super::{MqError, Msg};
 use std::sync::Arc;
 
@@ -383,6 +383,7 @@ impl<T: Send + 'static> QueueCore<T> {
 
     /// A popped envelope becomes a message to handle, or goes to the leftovers past the stop
     /// deadline. Returns the message and the time it may start (retries flushed at stop).
+    #[inline]
     pub(crate) fn begin(
         &self,
         w: &WorkerStats,
@@ -415,14 +416,17 @@ impl<T: Send + 'static> QueueCore<T> {
 
     /// Carries out the decision after an attempt: counts and logs it, then the message is
     /// done (handled, dead-lettered, scheduled for retry, or left) or retried in place.
+    /// Inlined into the worker loop with the handled case (each call that moves a `Msg` costs
+    /// its copy); failures go to the out-of-line [`settle_failure`](Self::settle_failure).
+    #[inline]
     pub(crate) fn settle(
         self: &Arc<Self>,
         w: &WorkerStats,
         worker: usize,
-        mut msg: Msg<T>,
+        msg: Msg<T>,
         decision: Decision,
     ) -> Next<T> {
-        let (failure, retry_after) = match decision {
+        match decision {
             Decision::Handled => {
                 #[cfg(feature = "durable")]
                 if let Some(d) = &self.durable {
@@ -438,11 +442,27 @@ impl<T: Send + 'static> QueueCore<T> {
                     drop_quietly(extras, self.name, "a handled message's extras");
                 }
                 drop_quietly(data, self.name, "a handled message");
-                return Next::Done;
+                Next::Done
             }
-            Decision::DeadLetter { failure } => (failure, None),
-            Decision::Retry { failure, after } => (failure, Some(after)),
-        };
+            Decision::DeadLetter { failure } => self.settle_failure(w, worker, msg, failure, None),
+            Decision::Retry { failure, after } => {
+                self.settle_failure(w, worker, msg, failure, Some(after))
+            }
+        }
+    }
+
+    /// [`settle`](Self::settle) for a failed attempt: retried after `retry_after`, or
+    /// dead-lettered when it is `None`.
+    #[cold]
+    #[inline(never)]
+    fn settle_failure(
+        self: &Arc<Self>,
+        w: &WorkerStats,
+        worker: usize,
+        mut msg: Msg<T>,
+        failure: Failure,
+        retry_after: Option<Duration>,
+    ) -> Next<T> {
         // Logged before it is retried or left: the retry policy's count survives a crash.
         #[cfg(feature = "durable")]
         if let Some(d) = &self.durable {

@@ -213,6 +213,7 @@ impl<T> Unbounded<T> {
     }
 
     /// Pushes `value`, or gives it back if the queue is closed.
+    #[inline]
     pub(crate) fn push(&self, value: T) -> Result<Pushed, PushError<T>> {
         let Ok(claim) = self.claim_tail(1) else {
             return Err(PushError::Closed(value));
@@ -384,6 +385,7 @@ impl<T> Unbounded<T> {
     }
 
     /// Pops the oldest message, if any.
+    #[inline]
     pub(crate) fn pop(&self) -> Result<Popped<T>, PopError> {
         let claim = self.claim_head(1, |_| {})?;
         // SAFETY: the claim gave us this one slot.
