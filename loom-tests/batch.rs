@@ -58,8 +58,13 @@ fn unbounded_batch_across_a_block_boundary() {
 }
 
 /// Capacity 2 with the head moved to the second slot: a blocking batch of 3 claims the free
-/// slots across the wrap-around, waits for room, and is woken by batch receives that free
-/// slots (a lost wake-up deadlocks the model). FIFO and exactly-once.
+/// slot before the ring's end, then (a claim never passes the last slot, invariant 4 of
+/// `flavor/bounded.rs`) the next lap's from slot 0, waits for room, and is woken by batch
+/// receives that free slots (a lost wake-up deadlocks the model). FIFO and exactly-once.
+///
+/// Fails if: `Shape::advance` steps a claim of more than one slot to `pos + count` also when
+/// it ends at the ring's last slot (no step to the next lap): the next claim addresses a slot
+/// past the ring (loom panics on the access).
 #[test]
 fn bounded_batch_across_the_wrap_around() {
     model(|| {

@@ -27,8 +27,9 @@
 //!    and is only tried after the stamps of those `count` slots said "empty for this lap". The
 //!    stamps cannot change in between, because only the sender that claims a position writes
 //!    its slot, and a successful CAS from `pos` proves nobody claimed `pos` or later. The same
-//!    holds for receivers and "written" stamps on `head`. A batch never spans more than one lap:
-//!    after `cap` slots the next stamp belongs to `pos` again and the count stops.
+//!    holds for receivers and "written" stamps on `head`. A batch never passes the ring's last
+//!    slot (the caller claims again for the rest), so a claim's positions are
+//!    `pos..pos + count` of one lap, in slots `index(pos)..index(pos) + count`.
 //! 5. A displacement (`force_push`, full ring) claims the oldest message through a CAS on
 //!    `head` and then the same slot's next position through `tail`: between the two no other
 //!    thread can claim either (the stamp still says "written, last lap"), so the displacer
@@ -86,13 +87,7 @@ impl<'a, T> Shape<'a, T> {
     /// The position after `pos`.
     #[inline(always)]
     fn next(self, pos: u64) -> u64 {
-        let idx = pos & (self.one_lap - 1);
-        let lap = pos & !(self.one_lap - 1);
-        if idx + 1 < self.cap {
-            pos + 1
-        } else {
-            lap.wrapping_add(self.one_lap) & INDEX_MASK
-        }
+        self.advance(pos, 1)
     }
 
     /// Sequence number of a position (0, 1, 2, ... in claim order).
@@ -112,24 +107,42 @@ impl<'a, T> Shape<'a, T> {
         }
     }
 
+    /// The position `count` places after `pos`, for a run that stays within `pos`'s lap: the
+    /// next lap's first position when the run ends at the ring's last slot.
+    #[inline(always)]
+    fn advance(self, pos: u64, count: usize) -> u64 {
+        let idx = pos & (self.one_lap - 1);
+        if idx + (count as u64) < self.cap {
+            pos + count as u64
+        } else {
+            (pos & !(self.one_lap - 1)).wrapping_add(self.one_lap) & INDEX_MASK
+        }
+    }
+
     /// The run of ready slots that starts at `pos`, whose stamp the caller found ready: `pos`
     /// and the slots after it whose stamp is `position + offset` (offset 0: empty for this lap;
-    /// 1: written), at most `max` in all. Returns the count and the position after the run. A
-    /// single claim (`max == 1`) reads no further stamp.
+    /// 1: written), at most `max` in all, and never past the ring's last slot (invariant 4: a
+    /// claim's positions are `pos..pos + count` of one lap, in slots next to each other).
+    /// Returns the count and the position after the run. A single claim (`max == 1`) reads
+    /// no further stamp.
     #[inline(always)]
     fn run_from(self, pos: u64, max: usize, offset: u64) -> (usize, u64) {
+        let idx = (pos & (self.one_lap - 1)) as usize;
+        let max = max.min(self.cap as usize - idx);
         let mut count = 1;
-        let mut p = self.next(pos);
         while count < max {
             // Acquire: as the first slot's stamp load in `claim_tail` (offset 0) or
             // `claim_head` (offset 1).
-            if self.slot(p).stamp.load(Ordering::Acquire) != p + offset {
+            // SAFETY: `idx + count < cap`, the number of slots.
+            let stamp = unsafe { self.slots.get_unchecked(idx + count) }
+                .stamp
+                .load(Ordering::Acquire);
+            if stamp != pos + count as u64 + offset {
                 break;
             }
             count += 1;
-            p = self.next(p);
         }
-        (count, p)
+        (count, self.advance(pos, count))
     }
 
     /// Writes the message of a claimed position and stamps it written.
@@ -490,12 +503,11 @@ impl<T> Bounded<T> {
     ) -> Result<PushedMany, PushError<()>> {
         let shape = self.shape();
         let claim = self.claim_tail(shape, src.len())?;
-        let mut pos = claim.pos;
-        for _ in 0..claim.count {
+        for pos in claim.pos..claim.pos + claim.count as u64 {
             let value = src.next().expect("count <= src.len()");
-            // SAFETY: the claim gave us `count` positions from `claim.pos`.
+            // SAFETY: the claim gave us positions `claim.pos..claim.pos + count`, of one lap
+            // (invariant 4).
             unsafe { shape.write(pos, value) };
-            pos = shape.next(pos);
         }
         Ok(PushedMany {
             wake_receivers: claim.wake,
@@ -508,11 +520,10 @@ impl<T> Bounded<T> {
         // Room first: nothing may allocate (or fail to) between the claim and the reads.
         let shape = self.shape();
         let claim = self.claim_head(shape, max, |count| out.reserve(count))?;
-        let mut pos = claim.pos;
-        for _ in 0..claim.count {
-            // SAFETY: the claim gave us `count` positions from `claim.pos`.
+        for pos in claim.pos..claim.pos + claim.count as u64 {
+            // SAFETY: the claim gave us positions `claim.pos..claim.pos + count`, of one lap
+            // (invariant 4).
             out.push(unsafe { shape.take(pos) });
-            pos = shape.next(pos);
         }
         Ok(PoppedMany {
             count: claim.count,
