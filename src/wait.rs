@@ -594,7 +594,8 @@ fn finished_recv<R>(result: Result<R, TryRecvError>) -> Option<Result<R, RecvErr
 
 /// Cooperative yields an async operation makes before it listens ("Async: yield before
 /// listening" in the module docs). One: two measured the same in `compare` (async rows, 7
-/// interleaved runs each) and doubles the states the loom models explore.
+/// interleaved runs each) and doubles the states the loom models explore; 64 tied on all six
+/// async cells (21 interleaved runs, `examples/async_overlap.rs` says what those rows measure).
 const ASYNC_YIELDS: u8 = 1;
 
 /// State of one waiting operation: its listener and whether it is in the waiter count.
