@@ -7,6 +7,8 @@
 //! Starts its own `nats-server -js` (or uses `SEGMQ_URL=nats://host:port`). Rows:
 //! * publish + await the server's ack, 1 publisher (one round trip per message);
 //! * the same with 8 concurrent publishers;
+//! * the same two from tokio tasks with `publish_async`, the client on the tasks' runtime
+//!   (`Transport::runtime`), as the raw client's rows run;
 //! * pipelined publish: batches of 256 sent, then their acks awaited (`publish_batch`);
 //! * consume + ack: N messages already in the stream, handled by 8 workers (segmq, with the
 //!   default prefetch of one message per worker, then with `Transport::prefetch(256)`) or read
@@ -98,6 +100,43 @@ fn segmq_consume(t: &Transport, name: &str, n: u64) -> Duration {
     let started = Instant::now();
     mq.start().unwrap();
     done_rx.recv().unwrap();
+    let took = started.elapsed();
+    mq.stop();
+    took
+}
+
+/// `Publisher::publish_async` from `publishers` tasks on `rt`, the client running on `rt` too
+/// (`Transport::runtime`), each task awaiting its ack before the next publish: what the raw
+/// client's publish rows do.
+fn segmq_publish_async(
+    rt: &tokio::runtime::Runtime,
+    t: &Transport,
+    name: &str,
+    n: u64,
+    publishers: usize,
+) -> Duration {
+    let mq = Mq::new();
+    let p = mq
+        .register_publisher(
+            name,
+            QueueOptions::<u64>::new(1).transport(&t.clone().runtime(rt.handle().clone())),
+        )
+        .unwrap();
+    let started = Instant::now();
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for w in 0..publishers as u64 {
+            let p = p.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in (0..n).filter(|i| i % publishers as u64 == w) {
+                    p.publish_async(i).await.unwrap();
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
     let took = started.elapsed();
     mq.stop();
     took
@@ -228,14 +267,20 @@ fn main() {
         "{:<34} {:>12} {:>12} {:>8}",
         "row", "segmq msg/s", "raw msg/s", "ratio"
     );
-    let rows: [(&str, usize, bool); 3] = [
-        ("publish + ack, 1 publisher", 1, false),
-        ("publish + ack, 8 publishers", PUBLISHERS, false),
-        ("pipelined publish (256 in flight)", 1, true),
+    let rows: [(&str, usize, bool, bool); 5] = [
+        ("publish + ack, 1 publisher", 1, false, false),
+        ("publish + ack, 8 publishers", PUBLISHERS, false, false),
+        ("publish_async + ack, 1 task", 1, false, true),
+        ("publish_async + ack, 8 tasks", PUBLISHERS, false, true),
+        ("pipelined publish (256 in flight)", 1, true, false),
     ];
-    for (i, (label, publishers, pipelined)) in rows.into_iter().enumerate() {
+    for (i, (label, publishers, pipelined, in_task)) in rows.into_iter().enumerate() {
         let name = format!("bench{i}");
-        let ours = rate(n, segmq_publish(&t, &name, n, publishers, pipelined));
+        let ours = if in_task {
+            rate(n, segmq_publish_async(&rt, &t, &name, n, publishers))
+        } else {
+            rate(n, segmq_publish(&t, &name, n, publishers, pipelined))
+        };
         let raw = rate(
             n,
             rt.block_on(raw_publish(js.clone(), &name, n, publishers, pipelined)),

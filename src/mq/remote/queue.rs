@@ -23,6 +23,7 @@ use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
 use async_nats::jetstream::ErrorCode;
 use bytes::Bytes;
+use tokio::runtime::Handle;
 
 use super::link::{Conn, REQUEST_TIMEOUT};
 use super::spec::{Decode, Encode};
@@ -232,13 +233,29 @@ impl<T: Send + 'static> Remote<T> {
         };
         let js = self.conn.js.clone();
         let subject = self.subject.clone();
-        let task = self.conn.handle.spawn(bounded(async move {
+        let publish = bounded(async move {
             let ack = js.send_publish(subject, msg).await?;
             ack.await
-        }));
-        match task.await {
-            Ok(Ok(ack)) => Ok(ack.sequence),
-            Ok(Err(e)) => {
+        });
+        // On the application's runtime (`Transport::runtime`) and awaited from a tokio task:
+        // run it here, in the caller's task. Otherwise the caller may be on any executor (no
+        // tokio timer for `bounded`), so the publish runs as a task of the client's runtime.
+        let outcome = if self.conn.shared_runtime && Handle::try_current().is_ok() {
+            publish.await
+        } else {
+            match self.conn.handle.spawn(publish).await {
+                Ok(outcome) => outcome,
+                Err(join) => {
+                    return Err(PublishError::Remote(
+                        data,
+                        self.error(format!("the publish task failed: {join}")),
+                    ))
+                }
+            }
+        };
+        match outcome {
+            Ok(ack) => Ok(ack.sequence),
+            Err(e) => {
                 let e = self.classify(e);
                 Err(if e.is_full() {
                     PublishError::Full(data)
@@ -246,10 +263,6 @@ impl<T: Send + 'static> Remote<T> {
                     PublishError::Remote(data, e)
                 })
             }
-            Err(join) => Err(PublishError::Remote(
-                data,
-                self.error(format!("the publish task failed: {join}")),
-            )),
         }
     }
 
