@@ -12,16 +12,18 @@ use std::time::Duration;
 
 use nats_server::NatsServer;
 use segmq::{Mq, MqError, Msg, QueueOptions, Transport};
+use tokio::runtime::{Builder, Runtime};
 
 /// Generous bound for anything that should happen "soon" (loaded CI machines).
 const SOON: Duration = Duration::from_secs(30);
 
-fn multi_thread(workers: usize) -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
+/// A runtime from `builder` (IO and time enabled) and a transport whose client runs on it.
+fn on_runtime(server: &NatsServer, builder: &mut Builder) -> (Runtime, Transport) {
+    let rt = builder.enable_all().build().unwrap();
+    let t = Transport::from_url(&server.url())
         .unwrap()
+        .runtime(rt.handle().clone());
+    (rt, t)
 }
 
 /// Publishes from tasks of the given runtime (the path that runs in the caller's task), then
@@ -29,10 +31,7 @@ fn multi_thread(workers: usize) -> tokio::runtime::Runtime {
 #[test]
 fn async_publishes_on_the_given_runtime_round_trip_exactly_once() {
     let server = NatsServer::start();
-    let rt = multi_thread(2);
-    let t = Transport::from_url(&server.url())
-        .unwrap()
-        .runtime(rt.handle().clone());
+    let (rt, t) = on_runtime(&server, Builder::new_multi_thread().worker_threads(2));
     assert!(format!("{t:?}").contains("given_runtime: true"), "{t:?}");
     let mq = Mq::new();
     let (tx, rx) = mpsc::channel();
@@ -91,10 +90,7 @@ fn async_publishes_on_the_given_runtime_round_trip_exactly_once() {
 #[test]
 fn a_blocking_publish_on_the_only_worker_does_not_wait_for_itself() {
     let server = NatsServer::start();
-    let rt = multi_thread(1);
-    let t = Transport::from_url(&server.url())
-        .unwrap()
-        .runtime(rt.handle().clone());
+    let (rt, t) = on_runtime(&server, Builder::new_multi_thread().worker_threads(1));
     let mq = Mq::new();
     let p = mq
         .register_publisher("only-worker", QueueOptions::<u64>::new(1).transport(&t))
@@ -125,13 +121,7 @@ fn a_blocking_publish_on_the_only_worker_does_not_wait_for_itself() {
 #[test]
 fn a_current_thread_runtime_is_refused_at_registration() {
     let server = NatsServer::start();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let t = Transport::from_url(&server.url())
-        .unwrap()
-        .runtime(rt.handle().clone());
+    let (rt, t) = on_runtime(&server, &mut Builder::new_current_thread());
     let mq = std::sync::Arc::new(Mq::new());
     // On a helper thread, so that a regression (a registration waiting for a runtime nobody
     // drives) fails the test instead of hanging it.
